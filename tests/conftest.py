@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+``database_url`` runs a test on SQLite always and on PostgreSQL too when
+``TRADING_TEST_POSTGRES_URL`` is set (CI sets it): each PostgreSQL test gets a fresh schema
+in that database, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from trading_platform.db import make_engine
+from trading_platform.db.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("TRADING_TEST_POSTGRES_URL")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+_BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the user's ~/.trading_platform or their TRADING_DATABASE_URL."""
+    monkeypatch.setenv("TRADING_HOME", str(tmp_path / "trading_home"))
+    monkeypatch.delenv("TRADING_DATABASE_URL", raising=False)
+    monkeypatch.delenv("TRADING_STRATEGY_PATHS", raising=False)
+
+
+def _postgres_schema_url(base_url: str) -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty bot database: SQLite file, and PostgreSQL schema when configured."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'trading.db'}"
+        upgrade(url)
+        yield url
+        return
+    assert POSTGRES_URL is not None
+    for url in _postgres_schema_url(POSTGRES_URL):
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def db_engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present (it exists on the development machines only)")
+    return SHARED_DATA

@@ -1,0 +1,72 @@
+"""Engine and session factory for the bot database.
+
+SQLite is the default so a fresh machine needs nothing running; it is opened in WAL mode with
+a busy timeout because many bot processes, the sensor and the CLI write to it at once.
+PostgreSQL (``TRADING_DATABASE_URL=postgresql+psycopg2://...``) is the production option.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def trading_home() -> Path:
+    """Where the platform keeps its local files (SQLite database, demo data)."""
+    return Path(os.environ.get("TRADING_HOME", Path.home() / ".trading_platform")).expanduser()
+
+
+def database_url() -> str:
+    """``TRADING_DATABASE_URL``, or a SQLite file under ``TRADING_HOME``."""
+    url = os.environ.get("TRADING_DATABASE_URL")
+    if url:
+        return url
+    home = trading_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'trading.db'}"
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A new engine for ``url`` (default: :func:`database_url`)."""
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+@lru_cache(maxsize=8)
+def cached_engine(url: str) -> Engine:
+    """One engine (one pool) per URL per process."""
+    return make_engine(url)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

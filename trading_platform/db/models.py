@@ -1,0 +1,205 @@
+"""SQLAlchemy models of the database contract (``design.md``, "Database contract").
+
+Column names are user-facing: operators write ``trading_bots`` rows with any SQL client and
+build dashboards on the other tables, so names are plain words and never change meaning.
+Users write the *desired* columns of ``trading_bots``; the platform writes only the *observed*
+ones (see ``DESIRED_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from trading_platform.db.types import Money, UtcDateTime, utcnow
+
+BOT_MODES = ("backtest", "paper", "live")
+BOT_STATUSES = ("stopped", "starting", "running", "stopping", "error", "completed")
+
+#: The columns a user writes. A change to any of them is a config change (hot reload).
+DESIRED_COLUMNS = ("enabled", "strategy", "mode", "exchange", "symbol", "timeframe", "config")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, Decimal: Money, dt.datetime: UtcDateTime}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    telegram_user_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TradingBot(Base):
+    __tablename__ = "trading_bots"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_trading_bots_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    # desired state, written by users
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    strategy: Mapped[str | None] = mapped_column(String(100))
+    mode: Mapped[str | None] = mapped_column(String(20))
+    exchange: Mapped[str | None] = mapped_column(String(50))
+    symbol: Mapped[str | None] = mapped_column(String(50))
+    timeframe: Mapped[str | None] = mapped_column(String(10))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # observed state, written by the platform
+    status: Mapped[str] = mapped_column(
+        String(20), default="stopped", server_default=text("'stopped'")
+    )
+    last_heartbeat: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    stopped_at: Mapped[dt.datetime | None]
+    error_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    current_balance: Mapped[Decimal | None]
+    total_pnl: Mapped[Decimal | None]
+    created_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+
+    def desired(self) -> dict[str, Any]:
+        return {column: getattr(self, column) for column in DESIRED_COLUMNS}
+
+
+class TradingOrder(Base):
+    """Written BEFORE an order is sent (write-ahead), then updated from the exchange's answer."""
+
+    __tablename__ = "trading_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Integer, index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    symbol: Mapped[str | None] = mapped_column(String(50))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(20))
+    filled: Mapped[Decimal | None]
+    average: Mapped[Decimal | None]
+    fee: Mapped[Decimal | None]
+    logic: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TradingTrade(Base):
+    """One fill. ``fill_id`` (the exchange's trade id) makes a fill recorded at most once."""
+
+    __tablename__ = "trading_trades"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "fill_id", name="uq_trading_trades_bot_fill"),
+        Index("ix_trading_trades_bot_executed", "bot_id", "executed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(Integer)
+    fill_id: Mapped[str] = mapped_column(String(100))
+    symbol: Mapped[str | None] = mapped_column(String(50))
+    side: Mapped[str] = mapped_column(String(4))
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal]
+    fee: Mapped[Decimal | None]
+    pnl: Mapped[Decimal | None]
+    entry_logic: Mapped[str | None] = mapped_column(String(100))
+    exit_logic: Mapped[str | None] = mapped_column(String(100))
+    executed_at: Mapped[dt.datetime]
+
+
+class TradingPosition(Base):
+    __tablename__ = "trading_positions"
+    __table_args__ = (UniqueConstraint("bot_id", "symbol", name="uq_trading_positions_bot_symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Integer)
+    symbol: Mapped[str] = mapped_column(String(50))
+    size: Mapped[Decimal]
+    avg_price: Mapped[Decimal | None]
+    cash: Mapped[Decimal | None]
+    opened_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class BotStatusEvent(Base):
+    """Audit trail: one row per status transition of a bot."""
+
+    __tablename__ = "bot_status_events"
+    __table_args__ = (Index("ix_bot_status_events_bot_at", "bot_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MetricSnapshot(Base):
+    __tablename__ = "metric_snapshots"
+    __table_args__ = (Index("ix_metric_snapshots_bot_at", "bot_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    balance: Mapped[Decimal | None]
+    equity: Mapped[Decimal | None]
+    realized_pnl: Mapped[Decimal | None]
+    unrealized_pnl: Mapped[Decimal | None]
+    trade_count: Mapped[int] = mapped_column(Integer, default=0)
+    win_rate: Mapped[float | None]
+    profit_factor: Mapped[float | None]
+    max_drawdown: Mapped[float | None]
+    sharpe: Mapped[float | None]
+
+
+class Notification(Base):
+    """The outbox: producers insert and return; a dispatcher sends."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    bot_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(10), default="NORMAL")
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
