@@ -65,7 +65,9 @@ def test_set_bot_writes_only_desired_columns(db_engine) -> None:
 def test_update_status_writes_an_audit_row(db_engine) -> None:
     bot_id = _bot(db_engine)
     assert services.update_bot_status(db_engine, bot_id, "starting", "launched", run_id="r1")
-    assert services.update_bot_status(db_engine, bot_id, "error", "crash", error="boom", run_id="r1")
+    assert services.update_bot_status(
+        db_engine, bot_id, "error", "crash", error="boom", run_id="r1"
+    )
     row = services.get_bot(db_engine, bot_id)
     assert row.status == "error" and row.last_error == "boom" and row.error_count == 1
     assert services.update_bot_status(db_engine, bot_id, "running", "ok", reset_errors=True)
@@ -106,8 +108,15 @@ def test_heartbeat_sets_time_and_money_exactly(db_engine) -> None:
 
 def test_record_order_is_write_ahead_and_idempotent(db_engine) -> None:
     bot_id = _bot(db_engine)
-    values = dict(bot_id=bot_id, run_id="r", client_order_id="b1-1-1", side="buy",
-                  type="market", amount=0.01, status="pending")
+    values = dict(
+        bot_id=bot_id,
+        run_id="r",
+        client_order_id="b1-1-1",
+        side="buy",
+        type="market",
+        amount=0.01,
+        status="pending",
+    )
     first = services.record_order(db_engine, **values)
     second = services.record_order(db_engine, **values)
     assert first == second
@@ -120,9 +129,19 @@ def test_record_order_is_write_ahead_and_idempotent(db_engine) -> None:
 
 def test_record_trade_once_per_fill(db_engine) -> None:
     bot_id = _bot(db_engine)
-    fill = dict(bot_id=bot_id, run_id="r", fill_id="f1", side="sell", amount="0.01",
-                price="47200.3", fee="0.47", pnl="22.0", entry_logic="sma_cross_up",
-                exit_logic="sma_cross_down", executed_at=dt.datetime.now(dt.UTC))
+    fill = dict(
+        bot_id=bot_id,
+        run_id="r",
+        fill_id="f1",
+        side="sell",
+        amount="0.01",
+        price="47200.3",
+        fee="0.47",
+        pnl="22.0",
+        entry_logic="sma_cross_up",
+        exit_logic="sma_cross_down",
+        executed_at=dt.datetime.now(dt.UTC),
+    )
     assert services.record_trade(db_engine, **fill) is True
     assert services.record_trade(db_engine, **fill) is False
     assert services.count_rows(db_engine, TradingTrade, bot_id) == 1

@@ -154,9 +154,7 @@ def set_bot(engine: Engine, bot_id: int, **desired: Any) -> bool:
         return get_bot(engine, bot_id) is not None
     with session_scope(engine) as session:
         result = session.execute(
-            update(TradingBot)
-            .where(TradingBot.id == bot_id)
-            .values(**desired, updated_at=utcnow())
+            update(TradingBot).where(TradingBot.id == bot_id).values(**desired, updated_at=utcnow())
         )
         return result.rowcount > 0
 
@@ -274,14 +272,12 @@ def record_order(engine: Engine, **values: Any) -> int:
     insert = _insert(engine)
     with session_scope(engine) as session:
         session.execute(
-            insert(TradingOrder).values(**values).on_conflict_do_nothing(
-                index_elements=["client_order_id"]
-            )
+            insert(TradingOrder)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["client_order_id"])
         )
         return session.scalar(
-            select(TradingOrder.id).where(
-                TradingOrder.client_order_id == values["client_order_id"]
-            )
+            select(TradingOrder.id).where(TradingOrder.client_order_id == values["client_order_id"])
         )
 
 

@@ -1,0 +1,205 @@
+"""Each lifecycle rule of the reconciler on its own, without Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from trading_platform.db.services import BotRow
+from trading_platform.engine.config import BotConfig, BotConfigError
+from trading_platform.orchestration.reconcile import ActiveRun, BotMemory, Policy, reconcile
+
+NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+POLICY = Policy(backoff_seconds=10, backoff_max_seconds=40)
+
+
+def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -> BotRow:
+    values = dict(
+        id=bot_id,
+        user_id=None,
+        name=f"bot{bot_id}",
+        enabled=enabled,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config_text="{}",
+        status=status,
+        last_heartbeat=NOW,
+        error_count=0,
+        restart_count=0,
+        last_error=None,
+    )
+    values.update(kw)
+    return BotRow(**values)
+
+
+def _config(bot_id: int = 1, config_hash: str = "h1" * 32, **kw) -> BotConfig:
+    values = dict(
+        bot_id=bot_id,
+        name=f"bot{bot_id}",
+        strategy="sma_cross",
+        strategy_class="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config_hash=config_hash,
+        max_restarts=2,
+        heartbeat_interval=10,
+    )
+    values.update(kw)
+    return BotConfig(**values)
+
+
+def _run(
+    bot_id: int = 1,
+    config_hash: str = "h1" * 32,
+    status: str = "STARTED",
+    inc: int = 1,
+    run_id: str = "r1",
+    started_ago: float = 600,
+) -> ActiveRun:
+    return ActiveRun(
+        run_id, bot_id, config_hash, status, inc, NOW - dt.timedelta(seconds=started_ago)
+    )
+
+
+def _plan(rows, configs, runs=(), memory=None, ended=None, now=NOW):
+    validated = {
+        c.bot_id if isinstance(c, BotConfig) else c.bot_id: (
+            c.config_hash if isinstance(c, BotConfig) else "bad",
+            c,
+        )
+        for c in configs
+    }
+    return reconcile(
+        rows,
+        validated,
+        list(runs),
+        memory or {},
+        now=now,
+        policy=POLICY,
+        last_run_status=lambda bot_id: (ended or {}).get(bot_id),
+    )
+
+
+def test_enabled_valid_without_run_is_launched_with_a_fresh_run_key() -> None:
+    plan = _plan([_row()], [_config()])
+    (launch,) = plan.launches
+    assert launch.run_key == f"bot-1-{'h1' * 6}-1"
+    assert launch.incarnation == 1 and not launch.restart
+    assert plan.counts["launched"] == 1 and plan.cancels == []
+
+
+def test_unchanged_running_bot_needs_nothing() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    plan = _plan([_row(status="running")], [_config()], [_run()], memory)
+    assert plan.launches == [] and plan.cancels == [] and plan.status_changes == []
+
+
+def test_config_change_cancels_and_relaunches_with_next_incarnation() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=3, launched_key="k")}
+    plan = _plan([_row(status="running")], [_config(config_hash="h2" * 32)], [_run(inc=3)], memory)
+    assert [c.reason for c in plan.cancels] == ["config changed (hot reload)"]
+    (launch,) = plan.launches
+    assert launch.incarnation == 4 and plan.counts["reloaded"] == 1
+
+
+def test_disable_cancels_and_delete_cancels() -> None:
+    plan = _plan([_row(enabled=False, status="running")], [_config()], [_run()])
+    assert [c.reason for c in plan.cancels] == ["bot disabled"] and plan.launches == []
+    plan = _plan([], [], [_run(bot_id=7)])
+    assert [(c.bot_id, c.reason) for c in plan.cancels] == [(7, "bot deleted")]
+
+
+def test_canceling_run_is_not_cancelled_twice() -> None:
+    plan = _plan([_row(enabled=False, status="stopping")], [_config()], [_run(status="CANCELING")])
+    assert plan.cancels == []
+
+
+def test_failure_relaunches_with_backoff_then_gives_up() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    plan = _plan([_row(status="running")], [_config()], [], memory, ended={1: "FAILURE"})
+    assert plan.launches == []  # backoff: 10 s
+    (change,) = plan.status_changes
+    assert change.restart_count == 1 and change.notify == "BOT_RESTARTED"
+    later = NOW + dt.timedelta(seconds=11)
+    plan = _plan([_row(status="starting")], [_config()], [], plan.memory, now=later)
+    (launch,) = plan.launches
+    assert launch.restart and launch.incarnation == 2
+    # second failure: backoff doubles to 20 s
+    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: "FAILURE"}, now=later)
+    assert plan.memory[1].retry_at == later.timestamp() + 20
+    later2 = later + dt.timedelta(seconds=21)
+    plan = _plan([_row()], [_config()], [], plan.memory, now=later2)
+    assert len(plan.launches) == 1
+    # third failure > max_restarts=2: give up, exactly one error status, no launch
+    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: "FAILURE"}, now=later2)
+    (change,) = plan.status_changes
+    assert change.status == "error" and "gave up" in change.error
+    assert change.notify == "RESTARTS_EXHAUSTED" and plan.launches == []
+    plan = _plan(
+        [_row(status="error")], [_config()], [], plan.memory, now=later2 + dt.timedelta(hours=1)
+    )
+    assert plan.launches == [] and plan.status_changes == []
+
+
+def test_config_change_after_giving_up_tries_again_and_resets_restart_count() -> None:
+    memory = {
+        1: BotMemory(config_hash="h1" * 32, incarnation=5, gave_up=True, failures=[1.0, 2.0, 3.0])
+    }
+    plan = _plan(
+        [_row(status="error", restart_count=2)], [_config(config_hash="h3" * 32)], [], memory
+    )
+    assert len(plan.launches) == 1 and plan.launches[0].incarnation == 6
+    assert [c.restart_count for c in plan.status_changes] == [0]
+
+
+def test_cancelled_run_is_relaunched_without_counting_a_failure() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    plan = _plan([_row(status="stopped")], [_config()], [], memory, ended={1: "CANCELED"})
+    assert len(plan.launches) == 1 and not plan.launches[0].restart
+    assert plan.memory[1].failures == []
+
+
+def test_backtest_runs_once_per_config() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    config = _config(mode="backtest")
+    plan = _plan(
+        [_row(status="completed", mode="backtest")], [config], [], memory, ended={1: "SUCCESS"}
+    )
+    assert plan.launches == [] and plan.memory[1].completed
+    plan = _plan([_row(status="completed", mode="backtest")], [config], [], plan.memory)
+    assert plan.launches == []
+
+
+def test_invalid_config_marks_error_once_and_leaves_others_alone() -> None:
+    error = BotConfigError("config.params.fast", "Input should be a valid integer")
+    error.bot_id = 2  # type: ignore[attr-defined]
+    rows = [_row(1), _row(2)]
+    plan = _plan(rows, [_config(1), error])
+    assert [launch.bot_id for launch in plan.launches] == [1]
+    (change,) = plan.status_changes
+    assert change.bot_id == 2 and change.status == "error"
+    assert "config.params.fast" in change.error and change.notify == "INVALID_CONFIG"
+    plan = _plan(rows, [_config(1), error], [_run(1)], plan.memory)
+    assert plan.status_changes == []  # reported once
+
+
+def test_stale_heartbeat_cancels_a_hung_run_and_counts_a_failure() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    stale = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=31))
+    plan = _plan([stale], [_config()], [_run()], memory)
+    assert [c.reason for c in plan.cancels] == ["heartbeat stale: run presumed hung, restarting"]
+    assert plan.memory[1].failures
+    fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=29))
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    assert _plan([fresh], [_config()], [_run()], memory).cancels == []
+
+
+def test_two_active_runs_of_one_bot_keep_only_the_newest() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=2, launched_key="k")}
+    runs = [_run(inc=1, run_id="old"), _run(inc=2, run_id="new")]
+    plan = _plan([_row(status="running")], [_config()], runs, memory)
+    assert [c.run_id for c in plan.cancels] == ["old"] and plan.launches == []

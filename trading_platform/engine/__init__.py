@@ -1,0 +1,1 @@
+"""Building and running a backtrader Cerebro for one bot. Knows nothing of Dagster."""

@@ -1,0 +1,188 @@
+"""Run one bot's strategy over historical bars and report what happened.
+
+This is the code path of ``trading-platform backtest`` and of ``backtest`` bots under Dagster
+alike; it imports no Dagster.  When the backtest belongs to a bot in the database, its
+orders and fills are written to ``trading_orders``/``trading_trades`` in one transaction at
+the end, keyed by the run id, so running the same backtest twice never doubles a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+from sqlalchemy import Engine
+
+from trading_platform.db import services
+from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
+from trading_platform.engine.config import BotConfig
+from trading_platform.engine.feeds import historical_frame, pandas_feed
+from trading_platform.engine.recorder import ClosedTrade, Fill, MemorySink
+from trading_platform.metrics import summarize
+from trading_platform.strategy_handler import StrategyRegistry
+
+
+@dataclass
+class BacktestResult:
+    strategy: str
+    symbol: str
+    timeframe: str
+    bars: int
+    start: dt.datetime | None
+    end: dt.datetime | None
+    initial_value: float
+    final_value: float
+    cash: float
+    position_size: float
+    fills: list[Fill]
+    trades: list[ClosedTrade]
+    metrics: dict[str, Any]
+    elapsed_seconds: float
+    equity: pd.Series = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON-ready object: what ``backtest --json`` prints."""
+
+        def encode(value: Any) -> Any:
+            if isinstance(value, dt.datetime):
+                return value.isoformat()
+            if isinstance(value, float) and value in (float("inf"), float("-inf")):
+                return "inf" if value > 0 else "-inf"
+            return value
+
+        def record(item: Any) -> dict[str, Any]:
+            return {key: encode(value) for key, value in asdict(item).items()}
+
+        return {
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "bars": self.bars,
+            "start": encode(self.start),
+            "end": encode(self.end),
+            "initial_value": self.initial_value,
+            "final_value": self.final_value,
+            "cash": self.cash,
+            "position_size": self.position_size,
+            "metrics": {key: encode(value) for key, value in self.metrics.items()},
+            "trades": [record(trade) for trade in self.trades],
+            "fills": [record(fill) for fill in self.fills],
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+
+def run_backtest(
+    config: BotConfig,
+    registry: StrategyRegistry,
+    *,
+    frame: pd.DataFrame | None = None,
+    progress: Callable[[int], None] | None = None,
+    database: Engine | None = None,
+    run_id: str | None = None,
+    on_cerebro: Callable[[bt.Cerebro], None] | None = None,
+) -> BacktestResult:
+    """Backtest ``config``; with ``database`` and ``config.bot_id``, persist orders and fills.
+
+    ``on_cerebro`` receives the Cerebro before it runs, so a caller on another thread can
+    ``runstop()`` it (a cancelled Dagster run).
+    """
+    frame = historical_frame(config) if frame is None else frame
+    strategy = registry.validate(config.strategy_class, config.params)
+    sink = MemorySink()
+    cerebro = build_cerebro(
+        config, strategy, pandas_feed(frame, config.timeframe), sink=sink, progress=progress
+    )
+    if on_cerebro is not None:
+        on_cerebro(cerebro)
+    started = time.perf_counter()
+    (result,) = cerebro.run()
+    elapsed = time.perf_counter() - started
+    recorder = result.analyzers.getbyname(RECORDER_NAME)
+    equity = pd.Series(
+        recorder.equity_values,
+        index=pd.DatetimeIndex([bt.num2date(t) for t in recorder.equity_times]),
+        dtype="float64",
+    )
+    initial = config.broker.cash
+    position = cerebro.broker.getposition(result.datas[0])
+    outcome = BacktestResult(
+        strategy=config.strategy_class,
+        symbol=config.symbol,
+        timeframe=config.timeframe,
+        bars=len(frame),
+        start=frame.index[0].to_pydatetime() if len(frame) else None,
+        end=frame.index[-1].to_pydatetime() if len(frame) else None,
+        initial_value=initial,
+        final_value=cerebro.broker.getvalue(),
+        cash=cerebro.broker.getcash(),
+        position_size=position.size,
+        fills=sink.fills,
+        trades=sink.trades,
+        metrics=summarize(
+            [trade.pnl_net for trade in sink.trades],
+            equity,
+            initial,
+            periods_per_year=config.periods_per_year,
+        ),
+        elapsed_seconds=elapsed,
+        equity=equity,
+    )
+    if database is not None and config.bot_id is not None:
+        persist_backtest(database, config, outcome, run_id or f"cli-{uuid.uuid4().hex[:12]}")
+    return outcome
+
+
+def persist_backtest(
+    database: Engine, config: BotConfig, outcome: BacktestResult, run_id: str
+) -> None:
+    """Write the backtest's orders and fills for its bot (idempotent per run id)."""
+    assert config.bot_id is not None
+    orders = []
+    fills = []
+    for fill in outcome.fills:
+        client_order_id = f"bt-{config.bot_id}-{run_id}-{fill.order_ref}"
+        orders.append(
+            {
+                "bot_id": config.bot_id,
+                "run_id": run_id,
+                "client_order_id": client_order_id,
+                "exchange_order_id": None,
+                "symbol": config.symbol,
+                "side": fill.side,
+                "type": fill.order_type,
+                "amount": fill.amount,
+                "price": fill.requested_price,
+                "status": "closed",
+                "filled": fill.amount,
+                "average": fill.price,
+                "fee": fill.fee,
+                "logic": fill.logic,
+                "created_at": fill.executed_at,
+                "updated_at": fill.executed_at,
+            }
+        )
+        fills.append(
+            {
+                "bot_id": config.bot_id,
+                "run_id": run_id,
+                "fill_id": client_order_id,
+                "symbol": config.symbol,
+                "side": fill.side,
+                "amount": fill.amount,
+                "price": fill.price,
+                "fee": fill.fee,
+                "pnl": fill.pnl,
+                "entry_logic": fill.entry_logic,
+                "exit_logic": fill.exit_logic,
+                "executed_at": fill.executed_at,
+            }
+        )
+    services.record_orders(database, orders)
+    services.record_trades(database, fills)
+    services.link_fills_to_orders(database, config.bot_id, run_id)

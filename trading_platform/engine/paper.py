@@ -1,0 +1,40 @@
+"""The simulated broker of paper bots, and recovery of their state after a restart."""
+
+from __future__ import annotations
+
+import backtrader as bt
+
+
+class PaperBroker(bt.brokers.BackBroker):
+    """backtrader's simulated broker that refuses orders until the feed is live.
+
+    A paper bot warms its indicators up on history bars; an order placed on one of those
+    would fill at a price from the past, so it is rejected (the strategy is notified).
+    """
+
+    params = (("feed", None),)
+
+    def submit(self, order: bt.Order, check: bool = True) -> bt.Order:  # type: ignore[override]
+        feed = self.p.feed
+        if feed is not None and not getattr(feed, "live", True):
+            order.reject(self)
+            self.notify(order)
+            return order
+        return super().submit(order, check)
+
+
+class RestoreState(bt.Analyzer):
+    """Puts a recovered cash balance and position into the broker before the first bar.
+
+    backtrader's broker resets itself in ``start()``; analyzers start after it and before the
+    strategy's first ``next()``, so the strategy sees ``self.position`` as it was.
+    """
+
+    params = (("cash", None), ("size", 0.0), ("price", 0.0))
+
+    def start(self) -> None:
+        broker = self.strategy.broker
+        if self.p.cash is not None:
+            broker.set_cash(self.p.cash)
+        if self.p.size:
+            broker.positions[self.strategy.data] = bt.Position(size=self.p.size, price=self.p.price)

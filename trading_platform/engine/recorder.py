@@ -1,0 +1,165 @@
+"""Turn backtrader's order and trade notifications into platform records.
+
+One analyzer serves every mode: backtests keep the records in memory, paper and live bots
+hand them to a sink that writes them to the database as they happen.  It also samples the
+equity curve (one float per bar) for the metrics and reports progress, so a run has exactly
+one piece of per-bar platform code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import backtrader as bt
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One executed order (backtrader executes an order completely in the simulated broker)."""
+
+    order_ref: int
+    side: str
+    amount: float
+    price: float
+    fee: float
+    pnl: float | None
+    executed_at: dt.datetime
+    order_type: str
+    requested_price: float | None
+    logic: str | None
+    entry_logic: str | None
+    exit_logic: str | None
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    """A round trip: position opened by one order and closed by another."""
+
+    entry_time: dt.datetime
+    exit_time: dt.datetime
+    entry_price: float
+    exit_price: float
+    size: float
+    fee: float
+    pnl: float
+    pnl_net: float
+    entry_logic: str | None
+    exit_logic: str | None
+
+
+class RecordSink(Protocol):
+    def on_fill(self, fill: Fill) -> None: ...
+
+    def on_trade_closed(self, trade: ClosedTrade) -> None: ...
+
+
+@dataclass
+class MemorySink:
+    fills: list[Fill] = field(default_factory=list)
+    trades: list[ClosedTrade] = field(default_factory=list)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+
+    def on_trade_closed(self, trade: ClosedTrade) -> None:
+        self.trades.append(trade)
+
+
+ProgressCallback = Callable[[int], None]
+PROGRESS_EVERY_BARS = 1_000
+
+_ORDER_TYPES = {
+    bt.Order.Market: "market",
+    bt.Order.Limit: "limit",
+    bt.Order.Stop: "stop",
+    bt.Order.StopLimit: "stop_limit",
+    bt.Order.Close: "market",
+}
+
+
+def _logic_of(order: bt.Order) -> str | None:
+    logic = order.info.get("logic") if order.info else None
+    return str(logic) if logic is not None else None
+
+
+class TradeRecorder(bt.Analyzer):
+    """Collects fills, closed trades and the equity curve; see the module docstring."""
+
+    params = (("sink", None), ("progress", None))
+
+    def start(self) -> None:
+        self.sink: RecordSink = self.p.sink if self.p.sink is not None else MemorySink()
+        self.progress: ProgressCallback | None = self.p.progress
+        self.equity_times: list[float] = []
+        self.equity_values: list[float] = []
+        self._entry_logic: str | None = None
+        self._last_exit_logic: str | None = None
+        self._last_exit_price = 0.0
+        self._entry_size = 0.0
+        self._in_trade = False
+
+    def next(self) -> None:
+        self.equity_times.append(self.data.datetime[0])
+        self.equity_values.append(self.strategy.broker.getvalue())
+        if self.progress is not None and len(self.equity_values) % PROGRESS_EVERY_BARS == 0:
+            self.progress(len(self.equity_values))
+
+    def notify_order(self, order: bt.Order) -> None:
+        # Long-only spot trading: a buy opens or adds to the position, a sell reduces it.
+        if order.status != bt.Order.Completed:
+            return
+        executed = order.executed
+        logic = _logic_of(order)
+        closing = order.issell()
+        if not closing:
+            if not self._in_trade:
+                self._entry_logic = logic
+                self._in_trade = True
+            self._entry_size += abs(executed.size)
+        executed_at = bt.num2date(executed.dt)
+        if closing:
+            self._last_exit_logic = logic
+            self._last_exit_price = executed.price
+        self.sink.on_fill(
+            Fill(
+                order_ref=order.ref,
+                side="sell" if closing else "buy",
+                amount=abs(executed.size),
+                price=executed.price,
+                fee=executed.comm,
+                pnl=executed.pnl if closing else None,
+                executed_at=executed_at,
+                order_type=_ORDER_TYPES.get(order.exectype, "market"),
+                requested_price=order.created.price if order.exectype != bt.Order.Market else None,
+                logic=logic,
+                entry_logic=self._entry_logic,
+                exit_logic=logic if closing else None,
+            )
+        )
+
+    def notify_trade(self, trade: bt.Trade) -> None:
+        if not trade.isclosed:
+            return
+        self.sink.on_trade_closed(
+            ClosedTrade(
+                entry_time=bt.num2date(trade.dtopen),
+                exit_time=bt.num2date(trade.dtclose),
+                entry_price=trade.price,
+                exit_price=self._last_exit_price,
+                size=self._entry_size,
+                fee=trade.commission,
+                pnl=trade.pnl,
+                pnl_net=trade.pnlcomm,
+                entry_logic=self._entry_logic,
+                exit_logic=self._last_exit_logic,
+            )
+        )
+        self._entry_logic = None
+        self._entry_size = 0.0
+        self._in_trade = False
+
+    def get_analysis(self) -> dict[str, object]:
+        return {"bars": len(self.equity_values)}

@@ -1,0 +1,299 @@
+"""Run one bot until it is told to stop: the code path of every ``bot_run``.
+
+The runner owns a bot's observed state while it runs: status transitions (each with an
+audit row), the heartbeat thread, the fills and the position it writes, and a clean stop.
+It knows nothing of Dagster: an orchestrator cancels it by raising a ``BaseException`` that
+is not an ``Exception`` in the thread running :meth:`BotRunner.run` (Dagster's
+``DagsterExecutionInterruptedError``, or ``KeyboardInterrupt``), or by calling
+:meth:`BotRunner.request_stop` from another thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import backtrader as bt
+from sqlalchemy import Engine
+
+from trading_platform.db import services
+from trading_platform.engine.backtest import run_backtest
+from trading_platform.engine.builder import build_cerebro
+from trading_platform.engine.config import BotConfig
+from trading_platform.engine.data import load_ohlcv
+from trading_platform.engine.paper import PaperBroker, RestoreState
+from trading_platform.engine.recorder import ClosedTrade, Fill
+from trading_platform.engine.replay import QueueFeed, ReplayMarket, replay_feed
+from trading_platform.strategy_handler import StrategyRegistry
+
+log = logging.getLogger(__name__)
+
+#: every how many heartbeats the balance and P&L are written too
+BALANCE_EVERY_HEARTBEATS = 5
+
+
+def client_order_id(bot_id: int, incarnation: int, sequence: int) -> str:
+    """Deterministic id of a bot's order: the same signal after a restart gets the same id."""
+    return f"tp-{bot_id}-{incarnation}-{sequence}"
+
+
+class DatabaseSink:
+    """Writes each fill (order, trade, position) of a running bot as it happens."""
+
+    def __init__(self, database: Engine, config: BotConfig, run_id: str, incarnation: int) -> None:
+        assert config.bot_id is not None
+        self.database = database
+        self.config = config
+        self.bot_id = config.bot_id
+        self.run_id = run_id
+        self.incarnation = incarnation
+        self.broker: bt.BrokerBase | None = None
+        self.data: bt.feed.DataBase | None = None
+
+    def bind(self, broker: bt.BrokerBase, data: bt.feed.DataBase) -> None:
+        self.broker = broker
+        self.data = data
+
+    def on_fill(self, fill: Fill) -> None:
+        order_id = client_order_id(self.bot_id, self.incarnation, fill.order_ref)
+        services.record_order(
+            self.database,
+            bot_id=self.bot_id,
+            run_id=self.run_id,
+            client_order_id=order_id,
+            symbol=self.config.symbol,
+            side=fill.side,
+            type=fill.order_type,
+            amount=fill.amount,
+            price=fill.requested_price,
+            status="closed",
+            filled=fill.amount,
+            average=fill.price,
+            fee=fill.fee,
+            logic=fill.logic,
+        )
+        services.record_trade(
+            self.database,
+            bot_id=self.bot_id,
+            run_id=self.run_id,
+            fill_id=order_id,
+            symbol=self.config.symbol,
+            side=fill.side,
+            amount=fill.amount,
+            price=fill.price,
+            fee=fill.fee,
+            pnl=fill.pnl,
+            entry_logic=fill.entry_logic,
+            exit_logic=fill.exit_logic,
+            executed_at=fill.executed_at,
+        )
+        services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
+        self.save_position()
+
+    def on_trade_closed(self, trade: ClosedTrade) -> None:
+        """Round trips are derived from the fills; nothing more to store."""
+
+    def save_position(self) -> None:
+        if self.broker is None or self.data is None:
+            return
+        position = self.broker.getposition(self.data)
+        services.save_position(
+            self.database,
+            self.bot_id,
+            self.config.symbol,
+            size=position.size,
+            avg_price=position.price if position.size else None,
+            cash=self.broker.getcash(),
+        )
+
+
+class Heartbeat(threading.Thread):
+    """Writes ``last_heartbeat`` every interval; balance and P&L every fifth beat."""
+
+    def __init__(self, database: Engine, config: BotConfig, runner: BotRunner) -> None:
+        super().__init__(name=f"heartbeat-{config.bot_id}", daemon=True)
+        self.database = database
+        self.config = config
+        self.runner = runner
+        self._stop_event = threading.Event()
+
+    def beat(self, count: int) -> None:
+        assert self.config.bot_id is not None
+        value = self.runner.latest_value()
+        with_balance = count % BALANCE_EVERY_HEARTBEATS == 0 and value is not None
+        services.heartbeat(
+            self.database,
+            self.config.bot_id,
+            balance=value if with_balance else None,
+            total_pnl=(value - self.config.broker.cash) if with_balance and value else None,
+        )
+
+    def run(self) -> None:
+        count = 0
+        while True:
+            try:
+                self.beat(count)
+            except Exception:  # a database hiccup must not kill the bot
+                log.exception("heartbeat of bot %s failed", self.config.bot_id)
+            count += 1
+            if self._stop_event.wait(self.config.heartbeat_interval):
+                return
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    reason: str
+
+
+class BotRunner:
+    """One bot, one run: see the module docstring."""
+
+    def __init__(
+        self,
+        config: BotConfig,
+        registry: StrategyRegistry,
+        database: Engine,
+        *,
+        run_id: str,
+        incarnation: int = 0,
+    ) -> None:
+        if config.bot_id is None:
+            raise ValueError("a bot run needs a bot id")
+        self.config = config
+        self.bot_id = config.bot_id
+        self.registry = registry
+        self.database = database
+        self.run_id = run_id
+        self.incarnation = incarnation
+        self._cerebro: bt.Cerebro | None = None
+        self._feed: QueueFeed | None = None
+        self._stop_requested = threading.Event()
+        self._sink: DatabaseSink | None = None
+
+    # -- control from other threads -------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+        if self._feed is not None:
+            self._feed.stop_feed()
+        if self._cerebro is not None:
+            self._cerebro.runstop()
+
+    def latest_value(self) -> float | None:
+        cerebro = self._cerebro
+        if cerebro is None:
+            return None
+        return cerebro.broker.getvalue()
+
+    # -- the run ----------------------------------------------------------------------------
+    def _status(self, status: str, reason: str, **kwargs: object) -> bool:
+        return services.update_bot_status(
+            self.database, self.bot_id, status, reason, run_id=self.run_id, **kwargs
+        )
+
+    def run(self) -> RunOutcome:
+        """Run until the feed ends, a stop is requested, or the run is interrupted."""
+        self._status("starting", f"run started (incarnation {self.incarnation})")
+        heartbeat = Heartbeat(self.database, self.config, self)
+        heartbeat.start()
+        try:
+            outcome = self._run_backtest() if self.config.mode == "backtest" else self._run_live()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._persist_position()
+            self._status("error", f"run failed: {error}", error=error)
+            raise
+        except BaseException:
+            # cancelled (Dagster interrupt, Ctrl-C): stop cleanly, then let it propagate
+            self._status("stopping", "run cancelled")
+            self._shutdown()
+            self._status("stopped", "run cancelled; position saved")
+            raise
+        finally:
+            heartbeat.stop()
+            self._shutdown()
+        self._status(outcome.status, outcome.reason)
+        return outcome
+
+    def _run_backtest(self) -> RunOutcome:
+        self._status("running", "backtest running", reset_errors=True)
+        result = run_backtest(
+            self.config,
+            self.registry,
+            database=self.database,
+            run_id=self.run_id,
+            on_cerebro=self._attach,
+        )
+        if self._stop_requested.is_set():
+            return RunOutcome("stopped", "backtest stopped before the end")
+        return RunOutcome(
+            "completed",
+            f"backtest completed: {len(result.trades)} trades, final value "
+            f"{result.final_value:,.2f}",
+        )
+
+    def _attach(self, cerebro: bt.Cerebro) -> None:
+        self._cerebro = cerebro
+        if self._stop_requested.is_set():
+            cerebro.runstop()
+
+    def _market(self) -> ReplayMarket:
+        data = self.config.data
+        if self.config.exchange == "csv":
+            assert data.path is not None
+            return ReplayMarket(load_ohlcv(data.path, data.start, data.end), data.pace_seconds)
+        return ReplayMarket.generated(
+            bars=data.bars,
+            seed=data.seed,
+            start_price=data.start_price,
+            pace_seconds=data.pace_seconds,
+        )
+
+    def _run_live(self) -> RunOutcome:
+        feed, publisher = replay_feed(self._market(), self.config.data.history_bars)
+        self._feed = feed
+        strategy = self.registry.validate(self.config.strategy_class, self.config.params)
+        self._sink = DatabaseSink(self.database, self.config, self.run_id, self.incarnation)
+        cerebro = build_cerebro(
+            self.config,
+            strategy,
+            feed,
+            broker=PaperBroker(feed=feed),
+            sink=self._sink,
+            live=True,
+        )
+        saved = services.get_position(self.database, self.bot_id, self.config.symbol)
+        if saved is not None:
+            cerebro.addanalyzer(
+                RestoreState,
+                cash=float(saved.cash) if saved.cash is not None else None,
+                size=float(saved.size),
+                price=float(saved.avg_price or 0),
+            )
+        self._sink.bind(cerebro.broker, feed)
+        self._attach(cerebro)
+        publisher.start()
+        self._status("running", "paper trading on replay data", reset_errors=True)
+        try:
+            cerebro.run()
+        finally:
+            publisher.stop()
+        return RunOutcome("stopped", "stop requested; position saved")
+
+    def _persist_position(self) -> None:
+        if self._sink is not None:
+            try:
+                self._sink.save_position()
+            except Exception:
+                log.exception("could not save the position of bot %s", self.bot_id)
+
+    def _shutdown(self) -> None:
+        if self._feed is not None:
+            self._feed.stop_feed()
+        if self._cerebro is not None:
+            self._cerebro.runstop()
+        self._persist_position()

@@ -1,0 +1,320 @@
+"""The lifecycle rules of ``design.md`` as a pure function: table + runs -> actions.
+
+``trading_bots_sensor`` gathers its inputs (one query for the bots, one for the active runs),
+calls :func:`reconcile`, and carries out the :class:`Plan`.  Keeping the rules free of I/O
+makes every rule testable on its own and keeps the sensor a thin layer.
+
+Per-bot memory between ticks (:class:`BotMemory`) lives in the sensor cursor, so it survives
+daemon restarts: the config hash last seen, the incarnation (run keys are never reused, so
+each launch needs a new one), the failures since the last config change, when a restart
+is due, and whether the bot gave up or (backtests) completed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from trading_platform.db.services import BotRow
+from trading_platform.engine.config import BotConfig, BotConfigError
+
+ACTIVE_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    run_id: str
+    bot_id: int
+    config_hash: str
+    status: str
+    incarnation: int
+    started_at: dt.datetime | None = None
+
+
+@dataclass
+class BotMemory:
+    config_hash: str = ""
+    incarnation: int = 0
+    launched_key: str | None = None
+    failures: list[float] = field(default_factory=list)
+    retry_at: float | None = None
+    gave_up: bool = False
+    completed: bool = False
+    invalid_reported: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, [], False)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BotMemory:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Launch:
+    bot_id: int
+    config: BotConfig
+    incarnation: int
+    run_key: str
+    restart: bool
+
+
+@dataclass(frozen=True)
+class Cancel:
+    run_id: str
+    bot_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    bot_id: int
+    status: str
+    reason: str
+    error: str | None = None
+    restart_count: int | None = None
+    only_from: tuple[str, ...] | None = None
+    notify: str | None = None  # notification type, when an operator must hear of it
+
+
+@dataclass
+class Plan:
+    launches: list[Launch] = field(default_factory=list)
+    cancels: list[Cancel] = field(default_factory=list)
+    status_changes: list[StatusChange] = field(default_factory=list)
+    memory: dict[int, BotMemory] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def summary(self) -> str:
+        keys = ("seen", "launched", "reloaded", "restarted", "stopped", "invalid", "gave_up")
+        return ", ".join(f"{key}={self.counts.get(key, 0)}" for key in keys)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Restart and health settings (``PlatformSettings`` fills them from the environment)."""
+
+    backoff_seconds: float = 10.0
+    backoff_max_seconds: float = 300.0
+    stale_heartbeat_factor: float = 3.0
+
+    def backoff(self, failures: int) -> float:
+        return min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
+
+
+def run_key(bot_id: int, config_hash: str, incarnation: int) -> str:
+    return f"bot-{bot_id}-{config_hash[:12]}-{incarnation}"
+
+
+#: how a finished run ended: ``SUCCESS``, ``FAILURE`` or ``CANCELED`` (Dagster's words)
+EndedRunLookup = Callable[[int], str | None]
+
+
+def reconcile(
+    bots: Sequence[BotRow],
+    validated: dict[int, tuple[str, BotConfig | BotConfigError]],
+    active_runs: Sequence[ActiveRun],
+    memory: dict[int, BotMemory],
+    *,
+    now: dt.datetime,
+    policy: Policy,
+    last_run_status: EndedRunLookup,
+) -> Plan:
+    """Decide what to launch, cancel and record so the world matches the table.
+
+    ``validated`` maps each bot id to the hash of its desired columns and the result of
+    validating them; ``last_run_status`` is asked only for bots whose run has just ended.
+    """
+    plan = Plan()
+    runs_by_bot: dict[int, list[ActiveRun]] = {}
+    for run in active_runs:
+        runs_by_bot.setdefault(run.bot_id, []).append(run)
+    timestamp = now.timestamp()
+
+    seen_ids = set()
+    for bot in bots:
+        seen_ids.add(bot.id)
+        plan.count("seen")
+        desired_hash, result = validated[bot.id]
+        state = memory.get(bot.id) or BotMemory()
+        if state.config_hash != desired_hash:
+            state = _new_config(state, desired_hash, bot, plan)
+        plan.memory[bot.id] = state
+        runs = runs_by_bot.get(bot.id, [])
+
+        if isinstance(result, BotConfigError):
+            _handle_invalid(bot, result, runs, state, plan)
+        elif not bot.enabled:
+            _handle_disabled(bot, runs, plan)
+        else:
+            _handle_enabled(bot, result, runs, state, plan, timestamp, policy, last_run_status)
+
+    for bot_id, runs in runs_by_bot.items():
+        if bot_id not in seen_ids:
+            for run in runs:
+                if run.status != "CANCELING":
+                    plan.cancels.append(Cancel(run.run_id, bot_id, "bot deleted"))
+                    plan.count("stopped")
+            plan.memory.pop(bot_id, None)
+    return plan
+
+
+def _new_config(state: BotMemory, desired_hash: str, bot: BotRow, plan: Plan) -> BotMemory:
+    fresh = BotMemory(config_hash=desired_hash, incarnation=state.incarnation)
+    if bot.restart_count:
+        plan.status_changes.append(
+            StatusChange(bot.id, bot.status, "config changed: restart count reset", restart_count=0)
+        )
+    return fresh
+
+
+def _handle_invalid(
+    bot: BotRow, error: BotConfigError, runs: list[ActiveRun], state: BotMemory, plan: Plan
+) -> None:
+    plan.count("invalid")
+    for run in runs:
+        if run.status != "CANCELING":
+            plan.cancels.append(Cancel(run.run_id, bot.id, f"invalid config: {error}"))
+    if not state.invalid_reported:
+        state.invalid_reported = True
+        plan.status_changes.append(
+            StatusChange(
+                bot.id,
+                "error",
+                f"invalid config: {error}",
+                error=f"invalid config: {error}",
+                notify="INVALID_CONFIG",
+            )
+        )
+
+
+def _handle_disabled(bot: BotRow, runs: list[ActiveRun], plan: Plan) -> None:
+    for run in runs:
+        if run.status != "CANCELING":
+            plan.cancels.append(Cancel(run.run_id, bot.id, "bot disabled"))
+            plan.count("stopped")
+    if not runs and bot.status in ("starting", "running", "stopping"):
+        plan.status_changes.append(
+            StatusChange(
+                bot.id,
+                "stopped",
+                "bot disabled and no run is active",
+                only_from=("starting", "running", "stopping"),
+            )
+        )
+
+
+def _handle_enabled(
+    bot: BotRow,
+    config: BotConfig,
+    runs: list[ActiveRun],
+    state: BotMemory,
+    plan: Plan,
+    timestamp: float,
+    policy: Policy,
+    last_run_status: EndedRunLookup,
+) -> None:
+    current = [run for run in runs if run.config_hash == config.config_hash]
+    stale = [run for run in runs if run.config_hash != config.config_hash]
+    for run in stale:
+        if run.status != "CANCELING":
+            plan.cancels.append(Cancel(run.run_id, bot.id, "config changed (hot reload)"))
+    # more than one run of the same config (never expected): keep the newest
+    current.sort(key=lambda run: run.incarnation)
+    for run in current[:-1]:
+        if run.status != "CANCELING":
+            plan.cancels.append(Cancel(run.run_id, bot.id, "duplicate run of the same bot"))
+    current = current[-1:]
+
+    if current:
+        run = current[0]
+        if run.status == "STARTED" and _heartbeat_stale(bot, config, run, timestamp, policy):
+            plan.cancels.append(
+                Cancel(run.run_id, bot.id, "heartbeat stale: run presumed hung, restarting")
+            )
+            _record_failure(bot, config, state, plan, timestamp, policy, "heartbeat stale")
+        return
+
+    if state.launched_key is not None:
+        ended = last_run_status(bot.id)
+        state.launched_key = None
+        if ended == "SUCCESS" and config.mode == "backtest":
+            state.completed = True
+        elif ended == "FAILURE":
+            _record_failure(bot, config, state, plan, timestamp, policy, "run failed")
+    if state.completed or state.gave_up:
+        return
+    if state.retry_at is not None and timestamp < state.retry_at:
+        return
+
+    restart = bool(state.failures)
+    state.incarnation += 1
+    state.retry_at = None
+    key = run_key(bot.id, config.config_hash, state.incarnation)
+    state.launched_key = key
+    plan.launches.append(Launch(bot.id, config, state.incarnation, key, restart))
+    if stale:
+        plan.count("reloaded")
+    elif restart:
+        plan.count("restarted")
+    else:
+        plan.count("launched")
+
+
+def _heartbeat_stale(
+    bot: BotRow, config: BotConfig, run: ActiveRun, timestamp: float, policy: Policy
+) -> bool:
+    limit = policy.stale_heartbeat_factor * config.heartbeat_interval
+    started = run.started_at.timestamp() if run.started_at else timestamp
+    if timestamp - started < limit:
+        return False
+    last = bot.last_heartbeat.timestamp() if bot.last_heartbeat else 0.0
+    return timestamp - last > limit
+
+
+def _record_failure(
+    bot: BotRow,
+    config: BotConfig,
+    state: BotMemory,
+    plan: Plan,
+    timestamp: float,
+    policy: Policy,
+    what: str,
+) -> None:
+    state.failures.append(timestamp)
+    failures = len(state.failures)
+    if failures > config.max_restarts:
+        state.gave_up = True
+        plan.count("gave_up")
+        message = (
+            f"{what}; gave up after {failures} failures (max_restarts={config.max_restarts}); "
+            "change the config or re-enable the bot to try again"
+        )
+        plan.status_changes.append(
+            StatusChange(
+                bot.id,
+                "error",
+                message,
+                error=message,
+                restart_count=failures - 1,
+                notify="RESTARTS_EXHAUSTED",
+            )
+        )
+        return
+    delay = policy.backoff(failures)
+    state.retry_at = timestamp + delay
+    plan.status_changes.append(
+        StatusChange(
+            bot.id,
+            "starting",
+            f"{what}; restart {failures}/{config.max_restarts} in {delay:.0f} s",
+            error=what,
+            restart_count=failures,
+            notify="BOT_RESTARTED",
+        )
+    )

@@ -1,0 +1,204 @@
+"""``trading_bots_sensor``: the only code that reads bot configuration.
+
+Every tick: one query for the bots, one for the active bot runs, then
+:func:`~trading_platform.orchestration.reconcile.reconcile` decides and this module acts:
+runs to launch become ``RunRequest``\\ s, runs to stop are cancelled through the run
+coordinator, status changes are written with their audit rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Any
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from trading_platform.db import services
+from trading_platform.engine.config import (
+    BotConfig,
+    BotConfigError,
+    config_hash,
+    validate_bot_config,
+)
+from trading_platform.orchestration.jobs import bot_run
+from trading_platform.orchestration.reconcile import (
+    ACTIVE_STATUSES,
+    ActiveRun,
+    BotMemory,
+    Launch,
+    reconcile,
+)
+from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.strategy_handler import StrategyRegistry
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("TRADING_SENSOR_INTERVAL_SECONDS", "15"))
+MANAGED_TAG = "trading/managed"
+_ACTIVE = [DagsterRunStatus(status) for status in ACTIVE_STATUSES]
+
+# Validation results by (registry, desired hash): unchanged bots are not re-validated every
+# tick. A cache, not state: losing it costs time, never correctness.
+_validation_cache: dict[tuple[int, str], BotConfig | BotConfigError] = {}
+_VALIDATION_CACHE_LIMIT = 100_000
+
+
+def validate_row(
+    row: services.BotRow, registry: StrategyRegistry
+) -> tuple[str, BotConfig | BotConfigError]:
+    desired_hash = config_hash(row.desired())
+    key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
+    cached = _validation_cache.get(key)
+    if cached is None:
+        try:
+            cached = validate_bot_config(
+                name=row.name,
+                strategy=row.strategy,
+                mode=row.mode,
+                exchange=row.exchange,
+                symbol=row.symbol,
+                timeframe=row.timeframe,
+                config=row.config_text,
+                registry=registry,
+                bot_id=row.id,
+                user_id=row.user_id,
+                desired_hash=desired_hash,
+            )
+        except BotConfigError as exc:
+            cached = exc
+        if len(_validation_cache) >= _VALIDATION_CACHE_LIMIT:
+            _validation_cache.clear()
+        _validation_cache[key] = cached
+    return desired_hash, cached
+
+
+def run_tags(launch: Launch) -> dict[str, str]:
+    config = launch.config
+    return {
+        MANAGED_TAG: "true",
+        "trading/bot_id": str(launch.bot_id),
+        "trading/bot_name": config.name[:200],
+        "trading/config_hash": config.config_hash,
+        "trading/strategy": config.strategy_class,
+        "trading/mode": config.mode,
+        "trading/incarnation": str(launch.incarnation),
+    }
+
+
+def run_request(launch: Launch) -> RunRequest:
+    return RunRequest(
+        run_key=launch.run_key,
+        run_config={
+            "ops": {
+                "run_bot": {
+                    "config": {
+                        "snapshot": launch.config.run_config(),
+                        "incarnation": launch.incarnation,
+                    }
+                }
+            }
+        },
+        tags=run_tags(launch),
+    )
+
+
+def _active_runs(context: SensorEvaluationContext) -> list[ActiveRun]:
+    records = context.instance.get_run_records(
+        filters=RunsFilter(tags={MANAGED_TAG: "true"}, statuses=_ACTIVE)
+    )
+    runs = []
+    for record in records:
+        tags = record.dagster_run.tags
+        try:
+            bot_id = int(tags["trading/bot_id"])
+        except (KeyError, ValueError):
+            continue
+        started = record.start_time
+        runs.append(
+            ActiveRun(
+                run_id=record.dagster_run.run_id,
+                bot_id=bot_id,
+                config_hash=tags.get("trading/config_hash", ""),
+                status=record.dagster_run.status.value,
+                incarnation=int(tags.get("trading/incarnation", "0")),
+                started_at=dt.datetime.fromtimestamp(started, dt.UTC) if started else None,
+            )
+        )
+    return runs
+
+
+def _last_run_status(context: SensorEvaluationContext):  # type: ignore[no-untyped-def]
+    def lookup(bot_id: int) -> str | None:
+        records = context.instance.get_run_records(
+            filters=RunsFilter(tags={MANAGED_TAG: "true", "trading/bot_id": str(bot_id)}),
+            limit=1,
+        )
+        return records[0].dagster_run.status.value if records else None
+
+    return lookup
+
+
+def _load_memory(cursor: str | None) -> dict[int, BotMemory]:
+    if not cursor:
+        return {}
+    data: dict[str, Any] = json.loads(cursor)
+    return {int(bot_id): BotMemory.from_json(state) for bot_id, state in data.items()}
+
+
+def _dump_memory(memory: dict[int, BotMemory]) -> str:
+    return json.dumps({str(bot_id): state.to_json() for bot_id, state in memory.items()})
+
+
+@sensor(
+    job=bot_run,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Reconciles trading_bots with the bot runs: launch, hot reload, stop, restart.",
+)
+def trading_bots_sensor(
+    context: SensorEvaluationContext,
+    bot_database: BotDatabase,
+    platform_settings: PlatformSettings,
+) -> SensorResult | SkipReason:
+    engine = bot_database.engine()
+    registry = platform_settings.registry()
+    rows = services.get_bots(engine)
+    validated = {row.id: validate_row(row, registry) for row in rows}
+    plan = reconcile(
+        rows,
+        validated,
+        _active_runs(context),
+        _load_memory(context.cursor),
+        now=dt.datetime.now(dt.UTC),
+        policy=platform_settings.policy(),
+        last_run_status=_last_run_status(context),
+    )
+    for cancel in plan.cancels:
+        context.instance.run_coordinator.cancel_run(cancel.run_id)
+        context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
+    for change in plan.status_changes:
+        services.update_bot_status(
+            engine,
+            change.bot_id,
+            change.status,
+            change.reason,
+            error=change.error,
+            restart_count=change.restart_count,
+            only_from=change.only_from,
+        )
+        if change.status == "error":
+            context.log.warning(f"bot {change.bot_id}: {change.reason}")
+    context.log.info(f"trading_bots_sensor: {plan.summary()}")
+    return SensorResult(
+        run_requests=[run_request(launch) for launch in plan.launches],
+        cursor=_dump_memory(plan.memory),
+    )
