@@ -1,7 +1,5 @@
 """The code location ``workspace.yaml`` loads: ``defs``."""
 
-from __future__ import annotations
-
 import os
 
 from dagster import Definitions, EnvVar

@@ -57,6 +57,8 @@ class BotRow:
     error_count: int
     restart_count: int
     last_error: str | None
+    current_balance: Decimal | None = None
+    total_pnl: Decimal | None = None
 
     def desired(self) -> dict[str, Any]:
         """The desired columns, normalised so that equal configs hash equally."""
@@ -92,6 +94,8 @@ _BOT_ROW_COLUMNS = (
     TradingBot.error_count,
     TradingBot.restart_count,
     TradingBot.last_error,
+    TradingBot.current_balance,
+    TradingBot.total_pnl,
 )
 
 

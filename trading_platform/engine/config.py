@@ -106,8 +106,11 @@ class BotConfig(BaseModel):
     config_hash: str = ""
 
     def run_config(self) -> dict[str, Any]:
-        """The JSON snapshot stored in Dagster run config (the audit record)."""
-        return self.model_dump(mode="json")
+        """The JSON snapshot stored in Dagster run config (the audit record).
+
+        Unset (None) values are left out: Dagster's config maps hold no nulls, and the
+        defaults come back when the snapshot is validated again in the run."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 _CONFIG_KEYS = {

@@ -1,7 +1,5 @@
 """``bot_run``: one long-running op that runs one bot with the snapshot the sensor validated."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from dagster import Config, OpExecutionContext, in_process_executor, job, op

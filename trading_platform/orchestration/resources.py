@@ -1,7 +1,5 @@
 """Resources the sensor, jobs and assets declare as typed parameters."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 

@@ -6,8 +6,6 @@ runs to launch become ``RunRequest``\\ s, runs to stop are cancelled through the
 coordinator, status changes are written with their audit rows.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 import os
