@@ -37,6 +37,19 @@ class PlatformError(click.ClickException):
     """An operator error: printed as one line, exit status 1."""
 
 
+OPERATOR_ERRORS = (BotConfigError, DataError, StrategyConfigError)
+
+
+class PlatformGroup(click.Group):
+    """Turns operator errors raised anywhere below into one ``Error: ...`` line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OPERATOR_ERRORS as exc:
+            raise PlatformError(str(exc)) from None
+
+
 def _json_option(value: str | None, field: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -53,7 +66,7 @@ def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
     return make_engine(ctx.obj["database_url"])
 
 
-@click.group()
+@click.group(cls=PlatformGroup)
 @click.option(
     "--database-url",
     envvar="TRADING_DATABASE_URL",
@@ -555,21 +568,6 @@ def run(ctx: click.Context, host: str, port: int, no_demo: bool) -> None:
     os.execve(command[0], command, env)
 
 
-OPERATOR_ERRORS = (BotConfigError, DataError, StrategyConfigError)
-
-
 def main() -> None:
-    """Entry point: operator errors become one line on stderr and exit status 1."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except OPERATOR_ERRORS as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
-    except SystemExit:
-        raise
+    """Console entry point."""
+    cli(prog_name="trading-platform")

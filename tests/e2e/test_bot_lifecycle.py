@@ -88,8 +88,15 @@ def test_disable_or_delete_stops_the_run(platform: Platform, how: str) -> None:
         platform.sql("DELETE FROM trading_bots WHERE id = :id", id=bot_id)
     wait_for(lambda: not platform.active_runs(bot_id), 60, "no active run")
     assert platform.instance().get_run_by_id(run.run_id).status.value == "CANCELED"
-    events = services.status_events(platform.engine, bot_id)
+    events = wait_for(
+        lambda: (
+            (e := services.status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e
+        ),
+        30,
+        "stopped recorded in the audit trail",
+    )
     assert [e.to_status for e in events][-2:] == ["stopping", "stopped"]
+    assert all(e.run_id == run.run_id for e in events[-2:])
 
 
 def test_killed_run_worker_is_relaunched(platform: Platform) -> None:

@@ -198,6 +198,17 @@ def update_bot_status(
     with session_scope(engine) as session:
         bot = session.get(TradingBot, bot_id, with_for_update=True)
         if bot is None:
+            # the row was deleted while the bot ran: keep the audit trail all the same
+            session.add(
+                BotStatusEvent(
+                    bot_id=bot_id,
+                    from_status=None,
+                    to_status=to_status,
+                    reason=f"{reason} (bot deleted)",
+                    run_id=run_id,
+                    at=now,
+                )
+            )
             return False
         from_status = bot.status
         if only_from is not None and from_status not in set(only_from):

@@ -146,7 +146,7 @@ def persist_backtest(
     orders = []
     fills = []
     for fill in outcome.fills:
-        client_order_id = f"bt-{config.bot_id}-{run_id}-{fill.order_ref}"
+        client_order_id = f"bt-{config.bot_id}-{run_id}-{fill.sequence}"
         orders.append(
             {
                 "bot_id": config.bot_id,

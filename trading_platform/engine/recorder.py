@@ -20,6 +20,8 @@ import backtrader as bt
 class Fill:
     """One executed order (backtrader executes an order completely in the simulated broker)."""
 
+    sequence: int
+    """1, 2, 3... per run: with the run id it names the order, the same on every re-run."""
     order_ref: int
     side: str
     amount: float
@@ -100,6 +102,7 @@ class TradeRecorder(bt.Analyzer):
         self._last_exit_price = 0.0
         self._entry_size = 0.0
         self._in_trade = False
+        self._fills = 0
 
     def next(self) -> None:
         self.equity_times.append(self.data.datetime[0])
@@ -123,8 +126,10 @@ class TradeRecorder(bt.Analyzer):
         if closing:
             self._last_exit_logic = logic
             self._last_exit_price = executed.price
+        self._fills += 1
         self.sink.on_fill(
             Fill(
+                sequence=self._fills,
                 order_ref=order.ref,
                 side="sell" if closing else "buy",
                 amount=abs(executed.size),

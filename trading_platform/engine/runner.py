@@ -56,7 +56,7 @@ class DatabaseSink:
         self.data = data
 
     def on_fill(self, fill: Fill) -> None:
-        order_id = client_order_id(self.bot_id, self.incarnation, fill.order_ref)
+        order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
         services.record_order(
             self.database,
             bot_id=self.bot_id,

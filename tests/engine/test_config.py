@@ -1,0 +1,88 @@
+"""Bot configuration validation: each fault names the field, what was expected, what was found."""
+
+import json
+
+import pytest
+
+from trading_platform.engine.config import BotConfigError, config_hash, validate_bot_config
+from trading_platform.strategy_handler import load_registry
+
+REGISTRY = load_registry()[0]
+GOOD = dict(
+    name="b",
+    strategy="sma_cross",
+    mode="paper",
+    exchange="replay",
+    symbol="BTC/USDT",
+    timeframe="1m",
+    config={"params": {"fast": 5, "slow": 20}},
+)
+
+
+def _validate(**changes):
+    return validate_bot_config(**{**GOOD, **changes}, registry=REGISTRY)
+
+
+def test_valid_config_fills_defaults() -> None:
+    config = _validate()
+    assert config.params == {"fast": 5, "slow": 20}
+    assert config.broker.cash == 10_000 and config.heartbeat_interval == 60
+    assert config.max_restarts == 5 and config.credentials is None
+    assert "None" not in json.dumps(config.run_config())
+
+
+def test_config_may_be_json_text() -> None:
+    assert _validate(config='{"params": {"fast": 4}}').params["fast"] == 4
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "problem"),
+    [
+        ({"mode": "moon"}, "mode", "expected backtest, paper or live, found 'moon'"),
+        ({"mode": None}, "mode", "is required"),
+        ({"exchange": "nasdaq-x"}, "exchange", "unknown exchange 'nasdaq-x'"),
+        ({"symbol": "btcusdt"}, "symbol", "expected BASE/QUOTE"),
+        ({"timeframe": "7x"}, "timeframe", "unknown timeframe '7x'"),
+        ({"strategy": "nope"}, "strategy", "unknown strategy 'nope'; available: "),
+        ({"config": "{oops"}, "config", "malformed JSON"),
+        ({"config": "[1]"}, "config", "expected a JSON object"),
+        ({"config": {"parms": {}}}, "config.parms", "unknown setting"),
+        ({"config": {"params": {"fast": "5"}}}, "config.params.fast", "valid integer"),
+        ({"config": {"params": {"fast": 1}}}, "config.params.fast", "greater than or equal to 2"),
+        ({"config": {"params": {"fast": 30, "slow": 20}}}, "config.params", "must be smaller"),
+        ({"config": {"broker": {"cash": -5}}}, "config.broker.cash", "greater than 0"),
+        ({"config": {"broker": {"fee": 1}}}, "config.broker.fee", "unknown setting"),
+        (
+            {"config": {"risk": {"stake": 1, "percent_of_equity": 50}}},
+            "config.risk",
+            "either stake or percent_of_equity",
+        ),
+        ({"config": {"heartbeat_interval": 0}}, "config.heartbeat_interval", "expected 1..3600"),
+        ({"config": {"credentials": "sk-123 456"}}, "config.credentials", "NAME of a credential"),
+        ({"mode": "live"}, "exchange", "live trading needs a real exchange"),
+        ({"exchange": "csv"}, "config.data.path", "needs a data file path"),
+        ({"mode": "backtest", "exchange": "binance"}, "config.data.path", "needs a data file"),
+    ],
+)
+def test_faults_name_the_field(changes, field, problem) -> None:
+    with pytest.raises(BotConfigError) as error:
+        _validate(**changes)
+    assert error.value.field == field
+    assert problem in error.value.problem
+
+
+def test_custom_block_errors_have_the_full_path() -> None:
+    params = {
+        "entry_logic": {"name": "rsi_below", "params": {"period": 1}},
+        "exit_logic": {"name": "trailing_stop"},
+    }
+    with pytest.raises(BotConfigError) as error:
+        _validate(strategy="custom", config={"params": params})
+    assert error.value.field == "config.params.entry_logic.params.period"
+
+
+def test_hash_changes_with_any_desired_column_and_ignores_key_order() -> None:
+    desired = {"enabled": True, "strategy": "a", "config": {"x": 1, "y": 2}}
+    same = {"config": {"y": 2, "x": 1}, "strategy": "a", "enabled": True}
+    assert config_hash(desired) == config_hash(same)
+    assert config_hash(desired) != config_hash({**desired, "enabled": False})
