@@ -61,6 +61,7 @@ def build(count: int, home: Path):  # type: ignore[no-untyped-def]
             ],
         )
     registry, _ = load_registry()
+    (home / "dagster").mkdir()
     instance = DagsterInstance.local_temp(str(home / "dagster"))
     memory = {}
     for row in services.get_bots(engine):
@@ -105,11 +106,13 @@ def main() -> None:
                 cursor = result.cursor
                 if tick:  # the first tick fills the in-process validation cache
                     times.append(elapsed)
+                else:
+                    cold = elapsed
             instance.dispose()
             print(
                 f"{count:>6,} unchanged bots: median {statistics.median(times):.3f} s, "
-                f"max {max(times):.3f} s over {len(times)} ticks "
-                f"(first tick, cold cache, not counted)"
+                f"max {max(times):.3f} s over {len(times)} ticks; first tick after a code "
+                f"server start (validation cache cold): {cold:.3f} s"
             )
 
 

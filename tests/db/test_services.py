@@ -171,3 +171,15 @@ def test_users_and_bot_lookup(db_engine) -> None:
     assert services.find_bot(db_engine, "nope") is None
     assert services.delete_bot(db_engine, bot_id)
     assert services.get_bots(db_engine) == []
+
+
+def test_status_of_a_bot_with_malformed_config_can_be_recorded(db_engine) -> None:
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's json type rejects malformed JSON on insert")
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO trading_bots (name, enabled, config) VALUES ('bad', 1, '{oops')")
+        )
+    (row,) = services.get_bots(db_engine)
+    assert services.update_bot_status(db_engine, row.id, "error", "invalid", error="config: x")
+    assert services.get_bot(db_engine, row.id).last_error == "config: x"

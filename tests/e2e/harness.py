@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,7 @@ class Platform:
     dagster_postgres: dict[str, str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     daemon: subprocess.Popen[bytes] | None = None
+    process_groups: list[int] = field(default_factory=list)
     engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +111,7 @@ class Platform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.process_groups.append(self.daemon.pid)
 
     def kill_daemon(self) -> None:
         """``kill -9`` of the daemon process alone (its code server and runs live on)."""
@@ -117,17 +120,18 @@ class Platform:
         self.daemon.wait(timeout=10)
 
     def stop(self) -> None:
-        """Stop the daemon and every process it started (code server, run workers)."""
-        if self.daemon is None:
-            return
-        pgid = self.daemon.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.daemon.wait(timeout=20)
-        for pid in self.pids_in_group(pgid):
+        """Stop every daemon started and every process they started (code servers, runs)."""
+        for pgid in self.process_groups:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.killpg(pgid, signal.SIGTERM)
+        if self.daemon is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.daemon.wait(timeout=20)
+        for pgid in self.process_groups:
+            for pid in self.pids_in_group(pgid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.process_groups.clear()
         self.daemon = None
 
     @staticmethod
@@ -184,17 +188,17 @@ class Platform:
         wait_for(lambda: self.sensor_ticks() >= target, timeout, f"{count} more sensor ticks")
 
     def run_worker_pid(self, run_id: str) -> int | None:
-        """The pid of the process executing ``run_id`` (its command line names the run)."""
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if run_id.encode() in cmdline and b"execute_run" in cmdline:
-                return int(entry.name)
-        return None
+        """The pid of the process executing ``run_id``, as its bot recorded at start."""
+        with self.engine.connect() as connection:
+            reason = connection.execute(
+                text(
+                    "SELECT reason FROM bot_status_events WHERE run_id = :run_id"
+                    " AND to_status = 'starting' ORDER BY id"
+                ),
+                {"run_id": run_id},
+            ).scalar()
+        match = re.search(r"pid (\d+)", reason or "")
+        return int(match[1]) if match else None
 
     def bot(self, bot_id: int) -> services.BotRow:
         row = services.get_bot(self.engine, bot_id)

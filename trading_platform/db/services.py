@@ -196,8 +196,14 @@ def update_bot_status(
         raise ValueError(f"unknown status {to_status!r}")
     now = utcnow()
     with session_scope(engine) as session:
-        bot = session.get(TradingBot, bot_id, with_for_update=True)
-        if bot is None:
+        # only observed columns are read: a malformed ``config`` written by a SQL client must
+        # not stop the platform from recording that the bot is in error
+        current = session.execute(
+            select(TradingBot.status, TradingBot.error_count)
+            .where(TradingBot.id == bot_id)
+            .with_for_update()
+        ).one_or_none()
+        if current is None:
             # the row was deleted while the bot ran: keep the audit trail all the same
             session.add(
                 BotStatusEvent(
@@ -210,23 +216,24 @@ def update_bot_status(
                 )
             )
             return False
-        from_status = bot.status
+        from_status = current.status
         if only_from is not None and from_status not in set(only_from):
             return False
-        bot.status = to_status
+        values: dict[str, Any] = {"status": to_status}
         if to_status in ("starting", "running") and from_status not in ("starting", "running"):
-            bot.started_at = now
-            bot.stopped_at = None
+            values["started_at"] = now
+            values["stopped_at"] = None
         if to_status in ("stopped", "error", "completed"):
-            bot.stopped_at = now
+            values["stopped_at"] = now
         if error is not None:
-            bot.last_error = error
-            bot.error_count = (bot.error_count or 0) + 1
+            values["last_error"] = error
+            values["error_count"] = (current.error_count or 0) + 1
         if reset_errors:
-            bot.error_count = 0
-            bot.last_error = None
+            values["error_count"] = 0
+            values["last_error"] = None
         if restart_count is not None:
-            bot.restart_count = restart_count
+            values["restart_count"] = restart_count
+        session.execute(update(TradingBot).where(TradingBot.id == bot_id).values(**values))
         session.add(
             BotStatusEvent(
                 bot_id=bot_id,

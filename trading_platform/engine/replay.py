@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import backtrader as bt
 import numpy as np
-import pandas as pd
 
-from trading_platform.engine.demo_data import generate_ohlcv
+from trading_platform.engine.demo_data import generate_ohlcv_array
 
 #: how long ``_load`` blocks waiting for a bar: bounds the reaction time to a stop request
 #: without spinning a core (a live feed whose ``_load`` returns at once burns 100 % CPU).
@@ -44,8 +43,9 @@ class Bar:
 class ReplayMarket:
     """Bars of the generated series as a function of the bar number."""
 
-    def __init__(self, frame: pd.DataFrame, pace_seconds: float) -> None:
-        self._values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+    def __init__(self, values: np.ndarray, pace_seconds: float) -> None:
+        """``values``: rows of open, high, low, close, volume."""
+        self._values = np.asarray(values, dtype=float)
         self.pace = max(pace_seconds, 0.001)
 
     @classmethod
@@ -53,8 +53,10 @@ class ReplayMarket:
         cls, *, bars: int, seed: int, start_price: float, pace_seconds: float
     ) -> ReplayMarket:
         """The demo market: a generated series (1 % volatility per bar, so bots trade)."""
-        frame = generate_ohlcv(bars=bars, seed=seed, start_price=start_price, volatility=0.01)
-        return cls(frame, pace_seconds)
+        values = generate_ohlcv_array(
+            bars=bars, seed=seed, start_price=start_price, volatility=0.01
+        )
+        return cls(values, pace_seconds)
 
     def bar_number_at(self, at: float) -> int:
         """Number of the last bar closed at wall-clock time ``at`` (epoch seconds)."""
@@ -73,14 +75,9 @@ class ReplayMarket:
         when = dt.datetime.fromtimestamp(self.close_time(number), dt.UTC).replace(tzinfo=None)
         return Bar(when, float(o), float(h), float(low), float(c), float(v))
 
-    def history(self, last: int, count: int) -> pd.DataFrame:
-        numbers = np.arange(last - count + 1, last + 1)
-        rows = [self.bar(int(n)) for n in numbers]
-        return pd.DataFrame(
-            [(b.open, b.high, b.low, b.close, b.volume) for b in rows],
-            index=pd.DatetimeIndex([b.time for b in rows], name="datetime"),
-            columns=["open", "high", "low", "close", "volume"],
-        )
+    def history(self, last: int, count: int) -> list[Bar]:
+        """The ``count`` bars up to and including bar ``last``, oldest first."""
+        return [self.bar(number) for number in range(last - count + 1, last + 1)]
 
 
 class QueueFeed(bt.feed.DataBase):
@@ -103,17 +100,7 @@ class QueueFeed(bt.feed.DataBase):
 
     def start(self) -> None:
         super().start()
-        history = self.p.history
-        if history is not None:
-            self._history = [
-                Bar(ts.to_pydatetime(), *map(float, row))
-                for ts, row in zip(
-                    history.index,
-                    history[["open", "high", "low", "close", "volume"]].to_numpy(),
-                    strict=True,
-                )
-            ]
-            self._history.reverse()
+        self._history = list(reversed(self.p.history or []))
 
     def islive(self) -> bool:
         return True

@@ -11,6 +11,7 @@ is not an ``Exception`` in the thread running :meth:`BotRunner.run` (Dagster's
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 
@@ -18,10 +19,8 @@ import backtrader as bt
 from sqlalchemy import Engine
 
 from trading_platform.db import services
-from trading_platform.engine.backtest import run_backtest
 from trading_platform.engine.builder import build_cerebro
 from trading_platform.engine.config import BotConfig
-from trading_platform.engine.data import load_ohlcv
 from trading_platform.engine.paper import PaperBroker, RestoreState
 from trading_platform.engine.recorder import ClosedTrade, Fill
 from trading_platform.engine.replay import QueueFeed, ReplayMarket, replay_feed
@@ -197,7 +196,7 @@ class BotRunner:
 
     def run(self) -> RunOutcome:
         """Run until the feed ends, a stop is requested, or the run is interrupted."""
-        self._status("starting", f"run started (incarnation {self.incarnation})")
+        self._status("starting", f"run started (incarnation {self.incarnation}, pid {os.getpid()})")
         heartbeat = Heartbeat(self.database, self.config, self)
         heartbeat.start()
         try:
@@ -220,6 +219,9 @@ class BotRunner:
         return outcome
 
     def _run_backtest(self) -> RunOutcome:
+        # imported here: pandas (with pyarrow) costs ~60 MB, which paper run workers never need
+        from trading_platform.engine.backtest import run_backtest
+
         self._status("running", "backtest running", reset_errors=True)
         result = run_backtest(
             self.config,
@@ -244,8 +246,13 @@ class BotRunner:
     def _market(self) -> ReplayMarket:
         data = self.config.data
         if self.config.exchange == "csv":
+            from trading_platform.engine.data import load_ohlcv
+
             assert data.path is not None
-            return ReplayMarket(load_ohlcv(data.path, data.start, data.end), data.pace_seconds)
+            frame = load_ohlcv(data.path, data.start, data.end)
+            return ReplayMarket(
+                frame[["open", "high", "low", "close", "volume"]].to_numpy(), data.pace_seconds
+            )
         return ReplayMarket.generated(
             bars=data.bars,
             seed=data.seed,

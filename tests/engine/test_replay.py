@@ -1,0 +1,65 @@
+"""The replay market and its live feed: deterministic, blocking, stoppable."""
+
+import threading
+import time
+
+import backtrader as bt
+
+from trading_platform.engine.paper import PaperBroker
+from trading_platform.engine.replay import LOAD_WAIT_SECONDS, QueueFeed, ReplayMarket, replay_feed
+
+
+def test_market_is_a_function_of_time_and_wraps_without_a_jump() -> None:
+    market = ReplayMarket.generated(bars=100, seed=1, start_price=100.0, pace_seconds=2.0)
+    assert market.bar_number_at(10.0) == 4  # bars 0..4 closed by t=10 s
+    assert market.close_time(4) == 10.0
+    assert market.bar(7) == market.bar(7)
+    last_forward, first_backward = market.bar(99), market.bar(100)
+    assert first_backward.open == last_forward.close  # played backwards: continuous
+    assert market.bar(200).close == market.bar(0).close  # full cycle
+
+
+def test_feed_waits_without_spinning_and_stops_promptly() -> None:
+    feed = QueueFeed(history=[])
+    feed.start()
+    started = time.monotonic()
+    assert feed._load() is None  # nothing yet: blocked for a while, then "no data"
+    assert time.monotonic() - started >= LOAD_WAIT_SECONDS * 0.9
+    cpu_before = time.process_time()
+    for _ in range(4):
+        feed._load()
+    assert time.process_time() - cpu_before < 0.2  # blocked, not busy
+    threading.Timer(0.1, feed.stop_feed).start()
+    assert feed._load() is False
+
+
+def test_history_first_then_live_bars_and_orders_only_when_live() -> None:
+    market = ReplayMarket.generated(bars=500, seed=2, start_price=100.0, pace_seconds=0.05)
+    feed, publisher = replay_feed(market, history_bars=10)
+    results: dict[str, list] = {"live": [], "statuses": []}
+
+    class Probe(bt.Strategy):
+        def next(self) -> None:
+            results["live"].append(feed.live)
+            if len(results["live"]) in (3, 13) and not self.position:
+                self.buy(size=1)
+            if len(results["live"]) >= 16:
+                self.env.runstop()
+
+        def notify_order(self, order) -> None:
+            if not order.alive():
+                results["statuses"].append((order.getstatusname(), len(results["live"])))
+
+    cerebro = bt.Cerebro(stdstats=False, live=True)
+    cerebro.setbroker(PaperBroker(feed=feed))
+    cerebro.adddata(feed)
+    cerebro.addstrategy(Probe)
+    publisher.start()
+    try:
+        cerebro.run()
+    finally:
+        publisher.stop()
+    assert results["live"][:10] == [False] * 10 and all(results["live"][10:])
+    assert results["statuses"][0] == ("Rejected", 3)  # placed on a history bar
+    # placed live on bar 13, filled at the open of bar 14 (notified before its next())
+    assert ("Completed", 13) in results["statuses"]

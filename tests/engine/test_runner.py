@@ -1,0 +1,93 @@
+"""BotRunner without Dagster: statuses, heartbeats, paper fills, stop and failure."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.e2e.harness import wait_for
+from trading_platform.db import services
+from trading_platform.engine.config import validate_bot_config
+from trading_platform.engine.runner import BotRunner
+from trading_platform.strategy_handler import PlatformStrategy, StrategyRegistry, load_registry
+
+
+def _bot(db_engine, registry, strategy="sma_cross", mode="paper", **config):
+    desired = dict(
+        enabled=True,
+        strategy=strategy,
+        mode=mode,
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={
+            "params": {"fast": 3, "slow": 8} if strategy == "sma_cross" else {},
+            "data": {"pace_seconds": 0.05, "history_bars": 20, "seed": 4},
+            "heartbeat_interval": 1,
+            **config,
+        },
+    )
+    bot_id = services.add_bot(db_engine, name=f"runner-{strategy}-{mode}", **desired)
+    return validate_bot_config(
+        name="r",
+        registry=registry,
+        bot_id=bot_id,
+        desired_hash="h",
+        **{k: v for k, v in desired.items() if k != "enabled"},
+    )
+
+
+def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
+    registry, _ = load_registry()
+    config = _bot(db_engine, registry)
+    runner = BotRunner(config, registry, db_engine, run_id="run-a", incarnation=1)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        wait_for(lambda: len(services.bot_trades(db_engine, config.bot_id)) >= 2, 60, "trades")
+        wait_for(lambda: services.get_bot(db_engine, config.bot_id).last_heartbeat, 10, "beat")
+    finally:
+        runner.request_stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    row = services.get_bot(db_engine, config.bot_id)
+    assert row.status == "stopped"
+    events = [
+        (e.from_status, e.to_status) for e in services.status_events(db_engine, config.bot_id)
+    ]
+    assert events == [("stopped", "starting"), ("starting", "running"), ("running", "stopped")]
+    trades = services.bot_trades(db_engine, config.bot_id)
+    assert trades[0].side == "buy" and trades[0].entry_logic == "sma_cross_up"
+    assert all(t.run_id == "run-a" for t in trades)
+    orders = services.bot_orders(db_engine, config.bot_id)
+    assert orders[0].client_order_id == f"tp-{config.bot_id}-1-1"
+    position = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    assert position is not None and position.cash is not None
+
+
+def test_backtest_bot_completes(db_engine) -> None:
+    registry, _ = load_registry()
+    config = _bot(db_engine, registry, mode="backtest")
+    outcome = BotRunner(config, registry, db_engine, run_id="bt-1").run()
+    assert outcome.status == "completed"
+    assert services.get_bot(db_engine, config.bot_id).status == "completed"
+    assert services.bot_trades(db_engine, config.bot_id)
+
+
+class Exploding(PlatformStrategy):
+    name = "exploding"
+
+    def next(self) -> None:
+        raise RuntimeError("boom on every bar")
+
+
+def test_failing_strategy_records_error_and_raises(db_engine) -> None:
+    registry = StrategyRegistry()
+    registry.register(Exploding)
+    config = _bot(db_engine, registry, strategy="exploding")
+    with pytest.raises(RuntimeError, match="boom"):
+        BotRunner(config, registry, db_engine, run_id="x").run()
+    row = services.get_bot(db_engine, config.bot_id)
+    assert row.status == "error"
+    assert row.last_error == "RuntimeError: boom on every bar" and row.error_count == 1
