@@ -276,7 +276,7 @@ def status_events(engine: Engine, bot_id: int) -> list[BotStatusEvent]:
         )
 
 
-def _insert(engine: Engine):  # type: ignore[no-untyped-def]
+def dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
     return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
 
@@ -291,7 +291,7 @@ def record_order(engine: Engine, **values: Any) -> int:
     now = utcnow()
     values.setdefault("created_at", now)
     values.setdefault("updated_at", now)
-    insert = _insert(engine)
+    insert = dialect_insert(engine)
     with session_scope(engine) as session:
         session.execute(
             insert(TradingOrder)
@@ -331,7 +331,7 @@ def record_trades(engine: Engine, fills: Sequence[dict[str, Any]]) -> int:
             if key in row:
                 row[key] = to_decimal(row[key])
         rows.append(row)
-    insert = _insert(engine)
+    insert = dialect_insert(engine)
     with session_scope(engine) as session:
         inserted = session.connection().execute(
             insert(TradingTrade.__table__)
@@ -353,7 +353,7 @@ def record_orders(engine: Engine, orders: Sequence[dict[str, Any]]) -> None:
             if key in row:
                 row[key] = to_decimal(row[key])
         rows.append(row)
-    insert = _insert(engine)
+    insert = dialect_insert(engine)
     with session_scope(engine) as session:
         session.execute(
             insert(TradingOrder).on_conflict_do_nothing(index_elements=["client_order_id"]),

@@ -24,6 +24,7 @@ from trading_platform.engine.config import BotConfig
 from trading_platform.engine.paper import PaperBroker, RestoreState
 from trading_platform.engine.recorder import ClosedTrade, Fill
 from trading_platform.engine.replay import QueueFeed, ReplayMarket, replay_feed
+from trading_platform.notifications import messages, outbox
 from trading_platform.strategy_handler import StrategyRegistry
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,13 @@ class DatabaseSink:
         self.incarnation = incarnation
         self.broker: bt.BrokerBase | None = None
         self.data: bt.feed.DataBase | None = None
+        self._entry_price: float | None = None
 
     def bind(self, broker: bt.BrokerBase, data: bt.feed.DataBase) -> None:
         self.broker = broker
         self.data = data
+        position = broker.getposition(data)
+        self._entry_price = position.price if position.size else None
 
     def on_fill(self, fill: Fill) -> None:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
@@ -89,6 +93,34 @@ class DatabaseSink:
         )
         services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
         self.save_position()
+        self._notify_fill(fill, order_id)
+
+    def _notify_fill(self, fill: Fill, order_id: str) -> None:
+        flags = self.config.notifications
+        if fill.side == "buy" and flags.position_opened:
+            self._entry_price = fill.price
+            message = messages.trade_entry(
+                self.config.name,
+                fill.side,
+                fill.amount,
+                self.config.symbol,
+                fill.price,
+                self.config.mode,
+            )
+        elif fill.side == "sell" and flags.position_closed:
+            message = messages.trade_exit(
+                self.config.name,
+                fill.side,
+                fill.amount,
+                self.config.symbol,
+                fill.price,
+                fill.pnl or 0.0,
+                self._entry_price or fill.price,
+                self.config.mode,
+            )
+        else:
+            return
+        outbox.enqueue(self.database, message, bot_id=self.bot_id, dedupe_key=f"fill:{order_id}")
 
     def on_trade_closed(self, trade: ClosedTrade) -> None:
         """Round trips are derived from the fills; nothing more to store."""
@@ -205,6 +237,13 @@ class BotRunner:
             error = f"{type(exc).__name__}: {exc}"
             self._persist_position()
             self._status("error", f"run failed: {error}", error=error)
+            if self.config.notifications.error_notifications:
+                outbox.enqueue(
+                    self.database,
+                    messages.bot_error(self.config.name, "RUN_ERROR", error),
+                    bot_id=self.bot_id,
+                    dedupe_key=f"run-error:{self.run_id}",
+                )
             raise
         except BaseException:
             # cancelled (Dagster interrupt, Ctrl-C): stop cleanly, then let it propagate

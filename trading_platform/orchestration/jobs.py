@@ -6,6 +6,7 @@ from dagster import Config, OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.engine.config import BotConfig
 from trading_platform.engine.runner import BotRunner
+from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 
 
@@ -45,6 +46,7 @@ def run_bot(
     executor_def=in_process_executor,
     description="One trading bot as one long-running run; launched by trading_bots_sensor.",
     tags={"trading/managed": "true"},
+    hooks={notify_op_failure},
 )
 def bot_run() -> None:
     run_bot()

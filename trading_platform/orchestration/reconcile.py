@@ -77,6 +77,8 @@ class StatusChange:
     restart_count: int | None = None
     only_from: tuple[str, ...] | None = None
     notify: str | None = None  # notification type, when an operator must hear of it
+    dedupe_key: str | None = None  # names the event, so it is notified once
+    bot_name: str = ""
 
 
 @dataclass
@@ -315,6 +317,8 @@ def _record_failure(
             f"{what}; restart {failures}/{config.max_restarts} in {delay:.0f} s",
             error=what,
             restart_count=failures,
-            notify="BOT_RESTARTED",
+            notify="BOT_RESTARTED" if config.notifications.error_notifications else None,
+            bot_name=bot.name,
+            dedupe_key=f"restart:{bot.id}:{state.config_hash[:16]}:{failures}",
         )
     )

@@ -29,6 +29,7 @@ from trading_platform.engine.config import (
     config_hash,
     validate_bot_config,
 )
+from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration.jobs import bot_run
 from trading_platform.orchestration.reconcile import (
     ACTIVE_STATUSES,
@@ -43,6 +44,11 @@ from trading_platform.strategy_handler import StrategyRegistry
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("TRADING_SENSOR_INTERVAL_SECONDS", "15"))
 MANAGED_TAG = "trading/managed"
 _ACTIVE = [DagsterRunStatus(status) for status in ACTIVE_STATUSES]
+NOTIFICATIONS = {
+    "BOT_RESTARTED": messages.bot_restarted,
+    "RESTARTS_EXHAUSTED": messages.restarts_exhausted,
+    "INVALID_CONFIG": messages.invalid_config,
+}
 
 # Validation results by (registry, desired hash): unchanged bots are not re-validated every
 # tick. A cache, not state: losing it costs time, never correctness.
@@ -195,6 +201,13 @@ def trading_bots_sensor(
         )
         if change.status == "error":
             context.log.warning(f"bot {change.bot_id}: {change.reason}")
+        if change.notify and change.dedupe_key:
+            outbox.enqueue(
+                engine,
+                NOTIFICATIONS[change.notify](change.bot_name, change.reason),
+                bot_id=change.bot_id,
+                dedupe_key=change.dedupe_key,
+            )
     context.log.info(f"trading_bots_sensor: {plan.summary()}")
     return SensorResult(
         run_requests=[run_request(launch) for launch in plan.launches],

@@ -1,0 +1,177 @@
+"""Formatting, the outbox, and dispatching through the real python-telegram-bot and SMTP
+clients to local servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.notifications.stubs import SmtpStub, TelegramStub
+from trading_platform.db import services
+from trading_platform.db.engine import session_scope
+from trading_platform.db.models import Notification
+from trading_platform.notifications import messages
+from trading_platform.notifications.dispatcher import dispatch_pending
+from trading_platform.notifications.outbox import enqueue
+from trading_platform.notifications.senders import EmailSender, TelegramSender
+
+
+def test_trade_messages_read_as_specified() -> None:
+    entry = messages.trade_entry("Bot Name", "buy", 0.01, "BTC/USDT", 45000.5, "paper")
+    assert entry.text == "[Bot Name] BUY 0.0100 BTC/USDT @ 45,000.50 (Paper Trading)"
+    assert entry.priority == "HIGH"
+    exit_ = messages.trade_exit(
+        "Bot Name", "sell", 0.01, "BTC/USDT", 47200.30, 220.0, 45000.5, "paper"
+    )
+    assert exit_.text == (
+        "[Bot Name] SELL 0.0100 BTC/USDT @ 47,200.30 (P&L: 220.00 / +4.89%) (Paper Trading)"
+    )
+    error = messages.bot_error("Bot Name", "START_ERROR", "credentials BINANCE_MAIN missing")
+    assert error.text == "[Bot Name] START_ERROR: credentials BINANCE_MAIN missing"
+    assert error.priority == "CRITICAL"
+
+
+@pytest.fixture
+def bot_with_owner(db_engine):
+    user_id = services.ensure_user(
+        db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242"
+    )
+    return services.add_bot(
+        db_engine,
+        name="n",
+        user_id=user_id,
+        enabled=True,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={},
+    )
+
+
+def _rows(db_engine):
+    with session_scope(db_engine) as session:
+        return list(session.query(Notification).order_by(Notification.id))
+
+
+def test_enqueue_one_row_per_channel_and_dedupes(db_engine, bot_with_owner) -> None:
+    message = messages.bot_restarted("n", "run failed")
+    assert enqueue(db_engine, message, bot_id=bot_with_owner, dedupe_key="restart:1") == 2
+    assert enqueue(db_engine, message, bot_id=bot_with_owner, dedupe_key="restart:1") == 0
+    rows = _rows(db_engine)
+    assert sorted(r.channel for r in rows) == ["email", "telegram"]
+    assert {r.status for r in rows} == {"pending"}
+
+
+def test_no_owner_no_notification(db_engine) -> None:
+    bot_id = services.add_bot(
+        db_engine,
+        name="orphan",
+        enabled=True,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={},
+    )
+    assert enqueue(db_engine, messages.bot_error("o", "E", "x"), bot_id=bot_id, dedupe_key="k") == 0
+
+
+@pytest.fixture
+def telegram():
+    stub = TelegramStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def smtp():
+    stub = SmtpStub().start()
+    yield stub
+    stub.stop()
+
+
+def _senders(telegram: TelegramStub, smtp: SmtpStub):
+    return {
+        "telegram": TelegramSender(telegram.token, telegram.base_url, timeout=5),
+        "email": EmailSender("127.0.0.1", smtp.port, sender="bots@example.invalid"),
+    }
+
+
+def test_dispatch_sends_through_telegram_and_email(
+    db_engine, bot_with_owner, telegram, smtp
+) -> None:
+    for n in range(3):
+        enqueue(
+            db_engine,
+            messages.trade_entry("n", "buy", 1, "BTC/USDT", 100 + n, "paper"),
+            bot_id=bot_with_owner,
+            dedupe_key=f"fill:{n}",
+        )
+    report = dispatch_pending(db_engine, _senders(telegram, smtp))
+    assert report.sent == 6 and report.failed == 0
+    assert telegram.texts() == [
+        f"[n] BUY 1.0000 BTC/USDT @ {100 + n:,.2f} (Paper Trading)" for n in range(3)
+    ]
+    assert [m["chat_id"] for m in telegram.messages] == ["4242"] * 3
+    assert len(smtp.bodies()) == 3 and "BUY 1.0000 BTC/USDT @ 100.00" in smtp.bodies()[0]
+    assert {r.status for r in _rows(db_engine)} == {"sent"}
+    assert dispatch_pending(db_engine, _senders(telegram, smtp)).sent == 0  # never twice
+
+
+def test_5xx_and_429_are_retried_without_loss_or_doubles(
+    db_engine, bot_with_owner, telegram, smtp
+) -> None:
+    for n in range(3):
+        enqueue(
+            db_engine,
+            messages.bot_error("n", "RUN_ERROR", f"e{n}"),
+            bot_id=bot_with_owner,
+            dedupe_key=f"e:{n}",
+        )
+    telegram.faults.extend([500, ("429", 1)])
+    senders = _senders(telegram, smtp)
+    first = dispatch_pending(db_engine, senders)
+    assert first.retried == 1 and telegram.texts() == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    second = dispatch_pending(db_engine, senders, now=later)
+    assert second.retried == 1  # the 429
+    telegram_rows = [r for r in _rows(db_engine) if r.channel == "telegram"]
+    assert "retry after 1 s" in telegram_rows[0].last_error
+    third = dispatch_pending(db_engine, senders, now=later + dt.timedelta(seconds=30))
+    assert third.sent == 3
+    assert telegram.texts() == [f"[n] RUN_ERROR: e{n}" for n in range(3)]  # in order, once
+
+
+def test_a_message_that_keeps_failing_ends_failed_with_the_reason(
+    db_engine, bot_with_owner, telegram, smtp
+) -> None:
+    enqueue(db_engine, messages.bot_error("n", "X", "y"), bot_id=bot_with_owner, dedupe_key="f")
+    telegram.faults.extend([500] * 10)
+    now = dt.datetime.now(dt.UTC)
+    for attempt in range(3):
+        dispatch_pending(
+            db_engine,
+            _senders(telegram, smtp),
+            max_attempts=3,
+            now=now + dt.timedelta(hours=attempt),
+        )
+    row = next(r for r in _rows(db_engine) if r.channel == "telegram")
+    assert row.status == "failed" and row.attempts == 3
+    assert "gave up after 3 attempts" in row.last_error
+    assert "Telegram unavailable" in row.last_error
+
+
+def test_a_wrong_token_fails_permanently_without_leaking_it(
+    db_engine, bot_with_owner, telegram, smtp
+) -> None:
+    enqueue(db_engine, messages.bot_error("n", "X", "y"), bot_id=bot_with_owner, dedupe_key="t")
+    senders = _senders(telegram, smtp)
+    senders["telegram"] = TelegramSender("999:WRONG-SECRET", telegram.base_url, timeout=5)
+    report = dispatch_pending(db_engine, senders)
+    row = next(r for r in _rows(db_engine) if r.channel == "telegram")
+    assert row.status == "failed" and report.failed == 1
+    assert "WRONG-SECRET" not in (row.last_error or "")

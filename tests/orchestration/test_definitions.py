@@ -1,0 +1,108 @@
+"""The code location loads, the instance config says what long-running bots need, and one
+sensor evaluation on a real database launches, tags and snapshots bots without secrets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
+
+from trading_platform.db import services
+from trading_platform.definitions import defs
+from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.orchestration.sensors import trading_bots_sensor
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_definitions_load() -> None:
+    Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    for name in (
+        "trading_bots_sensor",
+        "notification_dispatcher",
+        "bot_run_failure_sensor",
+        "bot_run_canceled_sensor",
+    ):
+        assert repo.get_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
+    assert repo.get_job("bot_run").executor_def.name == "in_process"
+
+
+@pytest.mark.parametrize("name", ["dagster.yaml", "dagster-postgres.yaml"])
+def test_instance_config_for_long_running_bots(name: str, tmp_path: Path, monkeypatch) -> None:
+    shutil.copy(REPO / "dagster_home" / name, tmp_path / "dagster.yaml")
+    for key, value in {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": "unused",
+    }.items():
+        monkeypatch.setenv(key, value)
+    raw = yaml.safe_load((tmp_path / "dagster.yaml").read_text())
+    queue = raw["run_coordinator"]["config"]
+    assert queue["max_concurrent_runs"] == -1
+    assert queue["tag_concurrency_limits"] == [
+        {"key": "trading/bot_id", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]
+    assert raw["run_monitoring"]["enabled"] is True
+    if name == "dagster.yaml":
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            limits = instance.run_coordinator.get_run_queue_config()
+            assert limits.max_concurrent_runs == -1
+            assert limits.tag_concurrency_limits[0]["key"] == "trading/bot_id"
+    else:
+        assert set(raw["storage"]["postgres"]["postgres_db"]["password"]) == {"env"}
+
+
+def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
+    db_engine, database_url, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TRADING_CREDENTIALS_MAIN_SECRET", "s3cr3t-value")
+    good = services.add_bot(
+        db_engine,
+        name="good",
+        enabled=True,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"},
+    )
+    bad = services.add_bot(
+        db_engine,
+        name="bad",
+        enabled=True,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={"params": {"fast": "5"}},
+    )
+    (tmp_path / "dh").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dh")) as instance:
+        context = build_sensor_context(
+            instance=instance,
+            resources={
+                "bot_database": BotDatabase(url=database_url),
+                "platform_settings": PlatformSettings(),
+            },
+        )
+        result = trading_bots_sensor(context)
+    (request,) = result.run_requests
+    assert request.tags["trading/bot_id"] == str(good)
+    assert request.run_key.startswith(f"bot-{good}-")
+    assert request.tags["trading/incarnation"] == "1"
+    snapshot = request.run_config["ops"]["run_bot"]["config"]["snapshot"]
+    assert snapshot["credentials"] == "MAIN"
+    assert "s3cr3t-value" not in json.dumps(request.run_config) + json.dumps(request.tags)
+    row = services.get_bot(db_engine, bad)
+    assert row.status == "error"
+    assert row.last_error.startswith("invalid config: config.params.fast:")
+    assert json.loads(result.cursor)[str(good)]["incarnation"] == 1

@@ -1,0 +1,1 @@
+"""Health and performance read from the bot database (no Dagster): what the assets show."""

@@ -1,0 +1,105 @@
+"""Is every bot alive?  One row per bot from ``trading_bots`` and the set of active runs.
+
+A bot is *healthy* when it is enabled, running, and its heartbeat is younger than
+``stale_factor`` × its heartbeat interval; disabled bots are *stopped*, not unhealthy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from trading_platform.db import services
+
+DEFAULT_HEARTBEAT_INTERVAL = 60
+
+
+@dataclass(frozen=True)
+class BotHealth:
+    bot_id: int
+    name: str
+    enabled: bool
+    status: str
+    heartbeat_age_seconds: float | None
+    heartbeat_interval: int
+    run_active: bool
+    restart_count: int
+    heartbeat_stale: bool
+    healthy: bool
+    problem: str | None
+
+
+def _interval(config_text: str | None) -> int:
+    try:
+        value = json.loads(config_text or "{}").get(
+            "heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL
+        )
+        return int(value) if isinstance(value, int) and value > 0 else DEFAULT_HEARTBEAT_INTERVAL
+    except (ValueError, AttributeError):
+        return DEFAULT_HEARTBEAT_INTERVAL
+
+
+def bot_health(
+    engine: Engine,
+    active_bot_ids: Collection[int],
+    *,
+    now: dt.datetime | None = None,
+    stale_factor: float = 3.0,
+) -> list[BotHealth]:
+    now = now or dt.datetime.now(dt.UTC)
+    rows = []
+    for bot in services.get_bots(engine):
+        interval = _interval(bot.config_text)
+        age = (now - bot.last_heartbeat).total_seconds() if bot.last_heartbeat else None
+        limit = stale_factor * interval
+        watched = bot.enabled and bot.mode != "backtest"
+        stale = watched and (age is None or age > limit)
+        problem = None
+        if bot.enabled and bot.status == "error":
+            problem = f"status error: {bot.last_error or 'no detail'}"
+        elif stale:
+            problem = (
+                "no heartbeat yet"
+                if age is None
+                else (f"heartbeat {age:.0f} s old (limit {limit:.0f} s)")
+            )
+        elif watched and bot.status != "running":
+            problem = f"status {bot.status}"
+        rows.append(
+            BotHealth(
+                bot_id=bot.id,
+                name=bot.name,
+                enabled=bot.enabled,
+                status=bot.status,
+                heartbeat_age_seconds=age,
+                heartbeat_interval=interval,
+                run_active=bot.id in active_bot_ids,
+                restart_count=bot.restart_count,
+                heartbeat_stale=stale,
+                healthy=problem is None,
+                problem=problem,
+            )
+        )
+    return rows
+
+
+def stale_heartbeats(rows: list[BotHealth]) -> list[BotHealth]:
+    """Enabled live/paper bots whose heartbeat is missing or older than the limit."""
+    return [row for row in rows if row.heartbeat_stale]
+
+
+def bots_in_error(rows: list[BotHealth]) -> list[BotHealth]:
+    return [row for row in rows if row.enabled and row.status == "error"]
+
+
+def counts(rows: list[BotHealth]) -> dict[str, int]:
+    return {
+        "healthy": sum(1 for r in rows if r.enabled and r.healthy),
+        "unhealthy": sum(1 for r in rows if r.enabled and not r.healthy),
+        "error": sum(1 for r in rows if r.status == "error"),
+        "stopped": sum(1 for r in rows if not r.enabled or r.status == "stopped"),
+    }

@@ -1,0 +1,142 @@
+"""Send what the outbox holds, retrying with backoff, never twice.
+
+Each pending row due now is claimed (``attempts`` + 1 and ``next_attempt_at`` pushed out in
+the same transaction), then sent, then marked ``sent``; a transient failure schedules the
+next attempt (``retry_after`` from Telegram when given, else exponential backoff) and a
+message that keeps failing, or fails permanently, ends ``failed`` with the reason.
+Claiming first means two dispatchers never send the same row at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select, update
+
+from trading_platform.db.engine import session_scope
+from trading_platform.db.models import Notification, User
+from trading_platform.db.types import utcnow
+from trading_platform.notifications.senders import PermanentError, Sender, TransientError
+
+MAX_ATTEMPTS = 8
+BACKOFF_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 600.0
+CLAIM_SECONDS = 120.0
+PRIORITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "NORMAL": 2, "LOW": 3}
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> float:
+    return min(BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str, str, str, int]]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                Notification.id,
+                Notification.channel,
+                Notification.text,
+                Notification.priority,
+                Notification.attempts,
+                User.telegram_user_id,
+                User.email,
+            )
+            .join(User, User.id == Notification.user_id, isouter=True)
+            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .order_by(Notification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Notification)
+        ).all()
+        claimed = []
+        for row in sorted(rows, key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.id)):
+            address = row.telegram_user_id if row.channel == "telegram" else row.email
+            session.execute(
+                update(Notification)
+                .where(Notification.id == row.id)
+                .values(
+                    attempts=row.attempts + 1,
+                    next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                )
+            )
+            claimed.append((row.id, row.channel, address or "", row.text, row.attempts + 1))
+        return claimed
+
+
+def _finish(engine: Engine, notification_id: int, **values: object) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            update(Notification).where(Notification.id == notification_id).values(**values)
+        )
+
+
+def dispatch_pending(
+    engine: Engine,
+    senders: Mapping[str, Sender],
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 100,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> DispatchReport:
+    """One pass over the due messages; returns what happened."""
+    now = now or utcnow()
+    report = DispatchReport()
+    paused: set[str] = set()
+    for notification_id, channel, address, text, attempts in _claim(engine, now, limit):
+        if channel in paused:
+            # the channel failed earlier in this pass: release the claim, keep the order
+            _finish(engine, notification_id, attempts=attempts - 1, next_attempt_at=now)
+            report.skipped += 1
+            continue
+        sender = senders.get(channel)
+        if sender is None or not address:
+            reason = (
+                f"no {channel} sender configured"
+                if sender is None
+                else f"the user has no {channel} address"
+            )
+            _finish(engine, notification_id, status="failed", last_error=reason)
+            report.failed += 1
+            report.reasons.append(reason)
+            continue
+        try:
+            sender.send(address, text)
+        except PermanentError as exc:
+            _finish(engine, notification_id, status="failed", last_error=str(exc))
+            report.failed += 1
+            report.reasons.append(str(exc))
+            continue
+        except TransientError as exc:
+            if attempts >= max_attempts:
+                _finish(
+                    engine,
+                    notification_id,
+                    status="failed",
+                    last_error=f"gave up after {attempts} attempts: {exc}",
+                )
+                report.failed += 1
+            else:
+                delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+                _finish(
+                    engine,
+                    notification_id,
+                    last_error=str(exc),
+                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+                )
+                report.retried += 1
+            report.reasons.append(str(exc))
+            paused.add(channel)
+            continue
+        _finish(engine, notification_id, status="sent", sent_at=utcnow(), last_error=None)
+        report.sent += 1
+    return report

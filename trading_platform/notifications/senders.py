@@ -1,0 +1,153 @@
+"""Sending one message: Telegram (python-telegram-bot) and e-mail (SMTP).
+
+A sender raises :class:`TransientError` for failures worth retrying (network, 5xx, 429 with
+the server's ``retry_after``) and :class:`PermanentError` for those that will not get better
+(bad token, unknown chat).  Tokens and passwords come from the environment and appear in no
+message, log or database row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+
+class TransientError(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    pass
+
+
+class Sender(Protocol):
+    channel: str
+
+    def send(self, address: str, text: str) -> None: ...
+
+
+@dataclass
+class TelegramSender:
+    """``TELEGRAM_BOT_TOKEN``; ``TELEGRAM_API_BASE_URL`` for a local Bot API server."""
+
+    token: str
+    base_url: str = "https://api.telegram.org/bot"
+    timeout: float = 10.0
+    channel: str = "telegram"
+
+    @classmethod
+    def from_environment(cls) -> TelegramSender | None:
+        token = os.environ.get("TELEGRAM_BOT_TOKEN")
+        if not token:
+            return None
+        return cls(token, os.environ.get("TELEGRAM_API_BASE_URL", cls.base_url))
+
+    def send(self, address: str, text: str) -> None:
+        try:
+            asyncio.run(self._send(address, text))
+        except (TransientError, PermanentError) as exc:
+            # an HTTP error may quote the URL, and the URL holds the token
+            exc.args = (str(exc).replace(self.token, "<TELEGRAM_BOT_TOKEN>"),)
+            raise
+
+    async def _send(self, chat_id: str, text: str) -> None:
+        from telegram import Bot
+        from telegram.error import (
+            BadRequest,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+            TelegramError,
+            TimedOut,
+        )
+        from telegram.request import HTTPXRequest
+
+        request = HTTPXRequest(
+            read_timeout=self.timeout,
+            write_timeout=self.timeout,
+            connect_timeout=self.timeout,
+            httpx_kwargs={"trust_env": False},
+        )
+        bot = Bot(self.token, base_url=self.base_url, request=request)
+        try:
+            async with bot:
+                await bot.send_message(chat_id=chat_id, text=text)
+        except RetryAfter as exc:
+            retry = exc.retry_after
+            seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+            raise TransientError(
+                f"Telegram rate limit: retry after {seconds:g} s", seconds
+            ) from None
+        except (InvalidToken, Forbidden, BadRequest) as exc:
+            raise PermanentError(
+                f"Telegram refused the message: {type(exc).__name__}: {exc}"
+            ) from None
+        except (TimedOut, NetworkError, TelegramError) as exc:
+            raise TransientError(f"Telegram unavailable: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass
+class EmailSender:
+    """``SMTP_HOST``, ``SMTP_PORT``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM`` and
+    ``SMTP_TLS`` (``starttls`` (default when a user is set), ``ssl`` or ``none``)."""
+
+    host: str
+    port: int = 587
+    user: str | None = None
+    password: str | None = None
+    sender: str = "trading-platform@localhost"
+    tls: str = "none"
+    timeout: float = 10.0
+    channel: str = "email"
+
+    @classmethod
+    def from_environment(cls) -> EmailSender | None:
+        host = os.environ.get("SMTP_HOST")
+        if not host:
+            return None
+        user = os.environ.get("SMTP_USER") or None
+        return cls(
+            host=host,
+            port=int(os.environ.get("SMTP_PORT", "587")),
+            user=user,
+            password=os.environ.get("SMTP_PASSWORD") or None,
+            sender=os.environ.get("SMTP_FROM", cls.sender),
+            tls=os.environ.get("SMTP_TLS", "starttls" if user else "none").lower(),
+        )
+
+    def send(self, address: str, text: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = address
+        message["Subject"] = text.split("\n", 1)[0][:120]
+        message.set_content(text)
+        try:
+            if self.tls == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                if self.tls == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if self.user:
+                    client.login(self.user, self.password or "")
+                client.send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentError(f"SMTP login refused ({exc.smtp_code})") from None
+        except smtplib.SMTPRecipientsRefused:
+            raise PermanentError(f"SMTP refused the recipient {address}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"SMTP unavailable: {type(exc).__name__}: {exc}") from None

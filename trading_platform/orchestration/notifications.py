@@ -1,0 +1,92 @@
+"""Getting notifications out: the dispatcher sensor, run-status sensors and the failure hook.
+
+Run-status sensors see what hooks cannot (a killed run worker, a cancel); the failure hook
+catches an op exception inside the run.  Both enqueue with the dedupe key
+``run-error:<run id>``, which the bot runner uses too, so one failure is one message.
+"""
+
+import os
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    run_status_sensor,
+    sensor,
+)
+
+from trading_platform.notifications import messages, outbox
+from trading_platform.notifications.dispatcher import dispatch_pending
+from trading_platform.notifications.senders import EmailSender, TelegramSender
+from trading_platform.orchestration.hooks import bot_of_run, wants_error_notifications
+from trading_platform.orchestration.jobs import bot_run
+from trading_platform.orchestration.resources import BotDatabase
+
+DISPATCH_INTERVAL_SECONDS = int(os.environ.get("TRADING_NOTIFY_INTERVAL_SECONDS", "10"))
+
+
+@sensor(
+    minimum_interval_seconds=DISPATCH_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Sends pending notifications (Telegram, e-mail) with retries and backoff.",
+)
+def notification_dispatcher(
+    context: SensorEvaluationContext, bot_database: BotDatabase
+) -> SkipReason:
+    senders = {
+        sender.channel: sender
+        for sender in (TelegramSender.from_environment(), EmailSender.from_environment())
+        if sender is not None
+    }
+    report = dispatch_pending(bot_database.engine(), senders)
+    summary = (
+        f"notifications: sent={report.sent} retried={report.retried} failed={report.failed} "
+        f"deferred={report.skipped}"
+    )
+    if report.retried or report.failed:
+        context.log.warning(f"{summary}; last problem: {report.reasons[-1]}")
+    return SkipReason(summary)
+
+
+@run_failure_sensor(
+    monitored_jobs=[bot_run],
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A bot run failed (exception, kill, lost worker): notify its owner.",
+)
+def bot_run_failure_sensor(context: RunFailureSensorContext, bot_database: BotDatabase) -> None:
+    run = context.dagster_run
+    bot_id, name = bot_of_run(run.tags)
+    if bot_id is None or not wants_error_notifications(run.run_config):
+        return
+    detail = context.failure_event.message or "run failed"
+    outbox.enqueue(
+        bot_database.engine(),
+        messages.bot_error(name, "RUN_ERROR", f"run {run.run_id[:8]} failed: {detail}"[:1000]),
+        bot_id=bot_id,
+        dedupe_key=f"run-error:{run.run_id}",
+    )
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.CANCELED,
+    monitored_jobs=[bot_run],
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A bot run was cancelled (disable, delete, hot reload, UI): notify its owner.",
+)
+def bot_run_canceled_sensor(context: RunStatusSensorContext, bot_database: BotDatabase) -> None:
+    run = context.dagster_run
+    bot_id, name = bot_of_run(run.tags)
+    if bot_id is None:
+        return
+    outbox.enqueue(
+        bot_database.engine(),
+        messages.Message(
+            "BOT_STOPPED", messages.NORMAL, f"[{name}] STOPPED: run {run.run_id[:8]} cancelled"
+        ),
+        bot_id=bot_id,
+        dedupe_key=f"run-canceled:{run.run_id}",
+    )

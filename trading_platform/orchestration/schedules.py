@@ -1,0 +1,25 @@
+"""Schedules that materialize health every minute and performance every five (env cron)."""
+
+import os
+
+from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
+
+from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
+
+bot_health_job = define_asset_job("bot_health_job", selection=AssetSelection.assets(bot_health))
+performance_job = define_asset_job(
+    "performance_job", selection=AssetSelection.assets(bot_performance, portfolio_pnl)
+)
+
+bot_health_schedule = ScheduleDefinition(
+    job=bot_health_job,
+    cron_schedule=os.environ.get("TRADING_HEALTH_CRON", "* * * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="bot_health and its checks (TRADING_HEALTH_CRON, default every minute).",
+)
+performance_schedule = ScheduleDefinition(
+    job=performance_job,
+    cron_schedule=os.environ.get("TRADING_PERFORMANCE_CRON", "*/5 * * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="bot_performance -> portfolio_pnl (TRADING_PERFORMANCE_CRON, default 5 min).",
+)
