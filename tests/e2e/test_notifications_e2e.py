@@ -128,7 +128,7 @@ def test_telegram_outage_loses_and_doubles_nothing(platform, telegram) -> None:
         "every trade message delivered after the outage",
     )
     platform.wait_for_sensor_ticks(3)  # the dispatcher ran several more times meanwhile
-    texts = _texts(telegram, "notify-outage")
+    texts = [t for t in _texts(telegram, "notify-outage") if " BUY " in t or " SELL " in t]
     assert len(texts) == len(trades)  # nothing lost, nothing doubled
     for trade, text in zip(trades, texts, strict=True):  # and in order
         assert f" {trade.side.upper()} " in text

@@ -139,6 +139,7 @@ def test_failure_relaunches_with_backoff_then_gives_up() -> None:
     (change,) = plan.status_changes
     assert change.status == "error" and "gave up" in change.error
     assert change.notify == "RESTARTS_EXHAUSTED" and plan.launches == []
+    assert change.dedupe_key == f"exhausted:1:{'h1' * 8}" and change.bot_name == "bot1"
     plan = _plan(
         [_row(status="error")], [_config()], [], plan.memory, now=later2 + dt.timedelta(hours=1)
     )
@@ -183,6 +184,7 @@ def test_invalid_config_marks_error_once_and_leaves_others_alone() -> None:
     (change,) = plan.status_changes
     assert change.bot_id == 2 and change.status == "error"
     assert "config.params.fast" in change.error and change.notify == "INVALID_CONFIG"
+    assert change.dedupe_key == "invalid:2:bad" and change.bot_name == "bot2"
     plan = _plan(rows, [_config(1), error], [_run(1)], plan.memory)
     assert plan.status_changes == []  # reported once
 

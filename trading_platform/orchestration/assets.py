@@ -25,7 +25,7 @@ from trading_platform.orchestration.reconcile import ACTIVE_STATUSES
 from trading_platform.orchestration.resources import BotDatabase
 
 GROUP = "trading"
-SOURCES = "bot_database"
+SOURCES = GROUP  # one group: the UI shows the whole lineage as one graph
 
 trading_bots = AssetSpec(
     "trading_bots",
@@ -61,7 +61,7 @@ def active_bot_ids(instance) -> set[int]:  # type: ignore[no-untyped-def]
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
     return MetadataValue.table(
-        records=[TableRecord({k: v for k, v in row.items() if v is not None}) for row in rows],
+        records=[TableRecord(dict(row)) for row in rows],
         schema=TableSchema(columns=[TableColumn(name, kind) for name, kind in columns]),
     )
 

@@ -191,6 +191,8 @@ def _handle_invalid(
                 f"invalid config: {error}",
                 error=f"invalid config: {error}",
                 notify="INVALID_CONFIG",
+                bot_name=bot.name,
+                dedupe_key=f"invalid:{bot.id}:{state.config_hash[:16]}",
             )
         )
 
@@ -304,7 +306,9 @@ def _record_failure(
                 message,
                 error=message,
                 restart_count=failures - 1,
-                notify="RESTARTS_EXHAUSTED",
+                notify="RESTARTS_EXHAUSTED" if config.notifications.error_notifications else None,
+                bot_name=bot.name,
+                dedupe_key=f"exhausted:{bot.id}:{state.config_hash[:16]}",
             )
         )
         return

@@ -1,0 +1,107 @@
+"""bot_health with its checks, and bot_performance -> portfolio_pnl, materialized for real
+(Dagster's in-process executor) against a real bot database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from trading_platform.db import services
+from trading_platform.db.models import MetricSnapshot
+from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
+from trading_platform.orchestration.checks import heartbeats_fresh, no_bot_in_error
+from trading_platform.orchestration.resources import BotDatabase
+
+
+def _bot(engine, name, **kw):
+    values = dict(
+        enabled=True,
+        strategy="sma_cross",
+        mode="paper",
+        exchange="replay",
+        symbol="BTC/USDT",
+        timeframe="1m",
+        config={"heartbeat_interval": 10},
+    )
+    values.update(kw)
+    return services.add_bot(engine, name=name, **values)
+
+
+@pytest.fixture
+def instance(tmp_path):
+    (tmp_path / "dh").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dh")) as instance:
+        yield instance
+
+
+def _checks(result) -> dict[str, object]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance) -> None:
+    healthy = _bot(db_engine, "healthy-bot")
+    stopped = _bot(db_engine, "stopped-bot")
+    stale = _bot(db_engine, "stale-bot")
+    for bot_id in (healthy, stale):
+        services.update_bot_status(db_engine, bot_id, "running", "t")
+    now = dt.datetime.now(dt.UTC)
+    services.heartbeat(db_engine, healthy, at=now)
+    services.heartbeat(db_engine, stale, at=now - dt.timedelta(minutes=5))
+    resources = {"bot_database": BotDatabase(url=database_url)}
+    assets = [bot_health, heartbeats_fresh, no_bot_in_error]
+    result = materialize(assets, resources=resources, instance=instance)
+    assert result.success
+    checks = _checks(result)
+    fresh = checks["heartbeats_fresh"]
+    assert not fresh.passed
+    assert "stopped-bot" in fresh.description and "stale-bot" in fresh.description
+    assert "healthy-bot" not in fresh.description
+    assert checks["no_bot_in_error"].passed
+    (materialization,) = result.asset_materializations_for_node("bot_health")
+    assert materialization.metadata["healthy"].value == 1
+    assert materialization.metadata["unhealthy"].value == 2
+
+    services.update_bot_status(db_engine, stale, "error", "x", error="RuntimeError: boom")
+    checks = _checks(materialize(assets, resources=resources, instance=instance))
+    assert not checks["no_bot_in_error"].passed
+    assert "stale-bot" in checks["no_bot_in_error"].description
+
+    services.set_bot(db_engine, stopped, enabled=False)
+    services.set_bot(db_engine, stale, enabled=False)
+    checks = _checks(materialize(assets, resources=resources, instance=instance))
+    assert checks["heartbeats_fresh"].passed and checks["no_bot_in_error"].passed
+
+
+def test_performance_and_portfolio_by_hand(db_engine, database_url, instance) -> None:
+    user = services.ensure_user(db_engine, "alice")
+    bot_id = _bot(db_engine, "earner", user_id=user, config={"broker": {"cash": 1000}})
+    for n, (side, price, pnl) in enumerate(
+        [("buy", "100", None), ("sell", "120", "20"), ("buy", "120", None), ("sell", "110", "-10")]
+    ):
+        services.record_trade(
+            db_engine,
+            bot_id=bot_id,
+            run_id="r",
+            fill_id=str(n),
+            side=side,
+            amount="1",
+            price=price,
+            fee="1",
+            pnl=pnl,
+            executed_at=dt.datetime(2026, 1, 1 + n, tzinfo=dt.UTC),
+        )
+    services.save_position(db_engine, bot_id, "BTC/USDT", size=0, avg_price=None, cash="1006")
+    result = materialize(
+        [bot_performance, portfolio_pnl],
+        instance=instance,
+        resources={"bot_database": BotDatabase(url=database_url)},
+    )
+    assert result.success
+    assert services.count_rows(db_engine, MetricSnapshot, bot_id) == 1
+    (portfolio,) = result.asset_materializations_for_node("portfolio_pnl")
+    # realized = 20 - 10 - 4 fees = 6; equity = cash 1006, no open position
+    assert portfolio.metadata["total_pnl"].value == pytest.approx(6.0)
+    assert portfolio.metadata["total_equity"].value == pytest.approx(1006.0)
+    assert portfolio.metadata["open_positions"].value == 0
