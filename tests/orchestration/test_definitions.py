@@ -106,3 +106,18 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
     assert row.status == "error"
     assert row.last_error.startswith("invalid config: config.params.fast:")
     assert json.loads(result.cursor)[str(good)]["incarnation"] == 1
+
+
+def test_bot_run_workers_do_not_import_pandas() -> None:
+    """pandas with pyarrow costs ~60 MB per run worker; paper and live bots never need it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trading_platform.definitions, trading_platform.engine.runner;"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'ccxt') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -12,10 +12,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where it is used: run workers of bots never need it
+    import pandas as pd
 
 Number = float | int | Decimal
 
@@ -59,7 +61,7 @@ def max_drawdown(equity: Sequence[Number] | pd.Series) -> Drawdown:
     if falls[trough] <= 0:
         return Drawdown()
     peak = int(np.argmax(values[: trough + 1]))
-    index = equity.index if isinstance(equity, pd.Series) else None
+    index = equity.index if hasattr(equity, "iloc") else None  # a pandas Series
     return Drawdown(
         absolute=float(falls[trough]),
         relative=float(relative.max()),
@@ -74,6 +76,8 @@ def daily_returns(equity: pd.Series) -> pd.Series:
     Ratios are computed on daily returns whatever the bar size, so a 1-minute bot and a daily
     backtest are comparable and annualisation uses days (365 for crypto, 252 for stocks).
     """
+    import pandas as pd
+
     if equity.empty:
         return pd.Series(dtype=float)
     daily = equity.astype(float).resample("1D").last().dropna()
