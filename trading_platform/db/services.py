@@ -280,14 +280,22 @@ def dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
     return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
 
+_MONEY_COLUMNS = ("amount", "price", "filled", "average", "fee", "pnl")
+
+
+def _exact(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every money column as a Decimal."""
+    return {
+        key: to_decimal(value) if key in _MONEY_COLUMNS else value for key, value in values.items()
+    }
+
+
 def record_order(engine: Engine, **values: Any) -> int:
     """Write an order BEFORE it is sent; idempotent on ``client_order_id``.
 
     Returns the order's id, also when it was already recorded by an earlier attempt.
     """
-    for key in ("amount", "price", "filled", "average", "fee"):
-        if key in values:
-            values[key] = to_decimal(values[key])
+    values = _exact(values)
     now = utcnow()
     values.setdefault("created_at", now)
     values.setdefault("updated_at", now)
@@ -304,9 +312,7 @@ def record_order(engine: Engine, **values: Any) -> int:
 
 
 def update_order(engine: Engine, client_order_id: str, **values: Any) -> None:
-    for key in ("amount", "price", "filled", "average", "fee"):
-        if key in values:
-            values[key] = to_decimal(values[key])
+    values = _exact(values)
     with session_scope(engine) as session:
         session.execute(
             update(TradingOrder)
@@ -324,13 +330,7 @@ def record_trades(engine: Engine, fills: Sequence[dict[str, Any]]) -> int:
     """Record many fills in one transaction, skipping ones already there; returns how many new."""
     if not fills:
         return 0
-    rows = []
-    for fill in fills:
-        row = dict(fill)
-        for key in ("amount", "price", "fee", "pnl"):
-            if key in row:
-                row[key] = to_decimal(row[key])
-        rows.append(row)
+    rows = [_exact(fill) for fill in fills]
     insert = dialect_insert(engine)
     with session_scope(engine) as session:
         inserted = session.connection().execute(
@@ -346,13 +346,7 @@ def record_orders(engine: Engine, orders: Sequence[dict[str, Any]]) -> None:
     """Many finished orders in one transaction (backtests write theirs at the end)."""
     if not orders:
         return
-    rows = []
-    for order in orders:
-        row = dict(order)
-        for key in ("amount", "price", "filled", "average", "fee"):
-            if key in row:
-                row[key] = to_decimal(row[key])
-        rows.append(row)
+    rows = [_exact(order) for order in orders]
     insert = dialect_insert(engine)
     with session_scope(engine) as session:
         session.execute(

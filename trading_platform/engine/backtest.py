@@ -143,46 +143,14 @@ def persist_backtest(
 ) -> None:
     """Write the backtest's orders and fills for its bot (idempotent per run id)."""
     assert config.bot_id is not None
-    orders = []
-    fills = []
-    for fill in outcome.fills:
-        client_order_id = f"bt-{config.bot_id}-{run_id}-{fill.sequence}"
-        orders.append(
-            {
-                "bot_id": config.bot_id,
-                "run_id": run_id,
-                "client_order_id": client_order_id,
-                "exchange_order_id": None,
-                "symbol": config.symbol,
-                "side": fill.side,
-                "type": fill.order_type,
-                "amount": fill.amount,
-                "price": fill.requested_price,
-                "status": "closed",
-                "filled": fill.amount,
-                "average": fill.price,
-                "fee": fill.fee,
-                "logic": fill.logic,
-                "created_at": fill.executed_at,
-                "updated_at": fill.executed_at,
-            }
+    rows = [
+        fill.rows(
+            config.bot_id, run_id, config.symbol, f"bt-{config.bot_id}-{run_id}-{fill.sequence}"
         )
-        fills.append(
-            {
-                "bot_id": config.bot_id,
-                "run_id": run_id,
-                "fill_id": client_order_id,
-                "symbol": config.symbol,
-                "side": fill.side,
-                "amount": fill.amount,
-                "price": fill.price,
-                "fee": fill.fee,
-                "pnl": fill.pnl,
-                "entry_logic": fill.entry_logic,
-                "exit_logic": fill.exit_logic,
-                "executed_at": fill.executed_at,
-            }
-        )
+        for fill in outcome.fills
+    ]
+    orders = [order for order, _ in rows]
+    fills = [trade for _, trade in rows]
     services.record_orders(database, orders)
     services.record_trades(database, fills)
     services.link_fills_to_orders(database, config.bot_id, run_id)

@@ -35,6 +35,47 @@ class Fill:
     entry_logic: str | None
     exit_logic: str | None
 
+    def rows(
+        self, bot_id: int, run_id: str, symbol: str, client_order_id: str
+    ) -> tuple[dict[str, object], dict[str, object]]:
+        """This fill as a ``trading_orders`` row and a ``trading_trades`` row.
+
+        A simulated fill executes its whole order, so the order is closed and the fill id is
+        the order's client id (unique per bot, so recording twice stores it once).
+        """
+        order = {
+            "bot_id": bot_id,
+            "run_id": run_id,
+            "client_order_id": client_order_id,
+            "symbol": symbol,
+            "side": self.side,
+            "type": self.order_type,
+            "amount": self.amount,
+            "price": self.requested_price,
+            "status": "closed",
+            "filled": self.amount,
+            "average": self.price,
+            "fee": self.fee,
+            "logic": self.logic,
+            "created_at": self.executed_at,
+            "updated_at": self.executed_at,
+        }
+        trade = {
+            "bot_id": bot_id,
+            "run_id": run_id,
+            "fill_id": client_order_id,
+            "symbol": symbol,
+            "side": self.side,
+            "amount": self.amount,
+            "price": self.price,
+            "fee": self.fee,
+            "pnl": self.pnl,
+            "entry_logic": self.entry_logic,
+            "exit_logic": self.exit_logic,
+            "executed_at": self.executed_at,
+        }
+        return order, trade
+
 
 @dataclass(frozen=True)
 class ClosedTrade:

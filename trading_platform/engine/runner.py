@@ -60,37 +60,9 @@ class DatabaseSink:
 
     def on_fill(self, fill: Fill) -> None:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
-        services.record_order(
-            self.database,
-            bot_id=self.bot_id,
-            run_id=self.run_id,
-            client_order_id=order_id,
-            symbol=self.config.symbol,
-            side=fill.side,
-            type=fill.order_type,
-            amount=fill.amount,
-            price=fill.requested_price,
-            status="closed",
-            filled=fill.amount,
-            average=fill.price,
-            fee=fill.fee,
-            logic=fill.logic,
-        )
-        services.record_trade(
-            self.database,
-            bot_id=self.bot_id,
-            run_id=self.run_id,
-            fill_id=order_id,
-            symbol=self.config.symbol,
-            side=fill.side,
-            amount=fill.amount,
-            price=fill.price,
-            fee=fill.fee,
-            pnl=fill.pnl,
-            entry_logic=fill.entry_logic,
-            exit_logic=fill.exit_logic,
-            executed_at=fill.executed_at,
-        )
+        order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
+        services.record_orders(self.database, [order])
+        services.record_trades(self.database, [trade])
         services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
         self.save_position()
         self._notify_fill(fill, order_id)
