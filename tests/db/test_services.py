@@ -4,22 +4,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from tests.helpers import add_bot
 from trading_platform.db import services
 from trading_platform.db.models import TradingTrade
 
 
 def _bot(engine, name="b1", **desired):
-    values = {
-        "enabled": True,
-        "strategy": "sma_cross",
-        "mode": "paper",
-        "exchange": "replay",
-        "symbol": "BTC/USDT",
-        "timeframe": "1m",
-        "config": {"params": {"fast": 5, "slow": 20}},
-    }
-    values.update(desired)
-    return services.add_bot(engine, name=name, **values)
+    return add_bot(engine, name, **desired)
 
 
 def test_get_bots_reads_rows_written_with_plain_sql(db_engine) -> None:

@@ -6,6 +6,7 @@ import backtrader as bt
 import pandas as pd
 import pytest
 
+from tests.helpers import add_bot
 from trading_platform.db import services
 from trading_platform.db.models import TradingOrder, TradingTrade
 from trading_platform.engine.backtest import run_backtest
@@ -156,17 +157,7 @@ def test_custom_strategy_records_its_block_names(registry) -> None:
 
 
 def test_backtest_of_a_bot_is_written_to_the_database_once(registry, db_engine) -> None:
-    bot_id = services.add_bot(
-        db_engine,
-        name="bt",
-        enabled=True,
-        strategy="sma_cross",
-        mode="backtest",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1d",
-        config={},
-    )
+    bot_id = add_bot(db_engine, "bt", mode="backtest", timeframe="1d", config={})
     config = _config(registry).model_copy(update={"bot_id": bot_id})
     frame = generate_ohlcv(800, seed=5)
     result = run_backtest(config, registry, frame=frame, database=db_engine, run_id="run-1")

@@ -8,6 +8,7 @@ import statistics
 
 import pytest
 
+from tests.helpers import add_bot
 from trading_platform.db import services
 from trading_platform.db.models import MetricSnapshot
 from trading_platform.monitoring import health, performance
@@ -16,18 +17,8 @@ NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
 def _bot(engine, name, user=None, **kw):
-    values = dict(
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={"heartbeat_interval": 10, "broker": {"cash": 1000}},
-    )
-    values.update(kw)
-    user_id = services.ensure_user(engine, user) if user else None
-    return services.add_bot(engine, name=name, user_id=user_id, **values)
+    config = {"heartbeat_interval": 10, "broker": {"cash": 1000}}
+    return add_bot(engine, name, user=user, **{"config": config, **kw})
 
 
 def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from tests.helpers import add_bot
 from tests.notifications.stubs import SmtpStub, TelegramStub
 from trading_platform.db import services
 from trading_platform.db.engine import session_scope
@@ -37,18 +38,7 @@ def bot_with_owner(db_engine):
     user_id = services.ensure_user(
         db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242"
     )
-    return services.add_bot(
-        db_engine,
-        name="n",
-        user_id=user_id,
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={},
-    )
+    return add_bot(db_engine, "n", user_id=user_id)
 
 
 def _rows(db_engine):
@@ -66,17 +56,7 @@ def test_enqueue_one_row_per_channel_and_dedupes(db_engine, bot_with_owner) -> N
 
 
 def test_no_owner_no_notification(db_engine) -> None:
-    bot_id = services.add_bot(
-        db_engine,
-        name="orphan",
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={},
-    )
+    bot_id = add_bot(db_engine, "orphan")
     assert enqueue(db_engine, messages.bot_error("o", "E", "x"), bot_id=bot_id, dedupe_key="k") == 0
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from dagster import DagsterInstance, materialize
 
+from tests.helpers import add_bot
 from trading_platform.db import services
 from trading_platform.db.models import MetricSnapshot
 from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
@@ -16,17 +17,7 @@ from trading_platform.orchestration.resources import BotDatabase
 
 
 def _bot(engine, name, **kw):
-    values = dict(
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={"heartbeat_interval": 10},
-    )
-    values.update(kw)
-    return services.add_bot(engine, name=name, **values)
+    return add_bot(engine, name, **{"config": {"heartbeat_interval": 10}, **kw})
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
 
+from tests.helpers import add_bot
 from trading_platform.db import services
 from trading_platform.definitions import defs
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
@@ -63,28 +64,10 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
     db_engine, database_url, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("TRADING_CREDENTIALS_MAIN_SECRET", "s3cr3t-value")
-    good = services.add_bot(
-        db_engine,
-        name="good",
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"},
+    good = add_bot(
+        db_engine, "good", config={"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"}
     )
-    bad = services.add_bot(
-        db_engine,
-        name="bad",
-        enabled=True,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={"params": {"fast": "5"}},
-    )
+    bad = add_bot(db_engine, "bad", config={"params": {"fast": "5"}})
     (tmp_path / "dh").mkdir()
     with DagsterInstance.local_temp(str(tmp_path / "dh")) as instance:
         context = build_sensor_context(
