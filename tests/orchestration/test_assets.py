@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from dagster import DagsterInstance, materialize
+from sqlalchemy import text
 
 from tests.helpers import add_bot
 from trading_platform.db import services
@@ -17,7 +19,8 @@ from trading_platform.orchestration.resources import BotDatabase
 
 
 def _bot(engine, name, **kw):
-    return add_bot(engine, name, **{"config": {"heartbeat_interval": 10}, **kw})
+    services.ensure_user(engine, "ops", email="ops@example.invalid")
+    return add_bot(engine, name, user="ops", **{"config": {"heartbeat_interval": 10}, **kw})
 
 
 @pytest.fixture
@@ -53,6 +56,18 @@ def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance
     (materialization,) = result.asset_materializations_for_node("bot_health")
     assert materialization.metadata["healthy"].value == 1
     assert materialization.metadata["unhealthy"].value == 2
+    # the owners hear of it once per incident, however often the schedule runs
+    materialize(assets, resources=resources, instance=instance)
+    with db_engine.connect() as connection:
+        texts = (
+            connection.execute(
+                text("SELECT text FROM notifications WHERE type = 'BOT_UNHEALTHY' ORDER BY id")
+            )
+            .scalars()
+            .all()
+        )
+    assert len(texts) == 1
+    assert re.fullmatch(r"\[stale-bot\] UNHEALTHY: heartbeat 30\d s old \(limit 30 s\)", texts[0])
 
     services.update_bot_status(db_engine, stale, "error", "x", error="RuntimeError: boom")
     checks = _checks(materialize(assets, resources=resources, instance=instance))

@@ -25,6 +25,7 @@ class BotHealth:
     enabled: bool
     status: str
     heartbeat_age_seconds: float | None
+    last_heartbeat: dt.datetime | None
     heartbeat_interval: int
     run_active: bool
     restart_count: int
@@ -76,6 +77,7 @@ def bot_health(
                 enabled=bot.enabled,
                 status=bot.status,
                 heartbeat_age_seconds=age,
+                last_heartbeat=bot.last_heartbeat,
                 heartbeat_interval=interval,
                 run_active=bot.id in active_bot_ids,
                 restart_count=bot.restart_count,

@@ -21,6 +21,7 @@ from dagster import (
 
 from trading_platform.monitoring import health as health_rules
 from trading_platform.monitoring import performance
+from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration.reconcile import ACTIVE_STATUSES
 from trading_platform.orchestration.resources import BotDatabase
 
@@ -72,8 +73,20 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
     description="Per bot: status, heartbeat age, whether its run is active, restarts.",
 )
 def bot_health(context: AssetExecutionContext, bot_database: BotDatabase) -> MaterializeResult:
-    rows = health_rules.bot_health(bot_database.engine(), active_bot_ids(context.instance))
+    engine = bot_database.engine()
+    rows = health_rules.bot_health(engine, active_bot_ids(context.instance))
     counts = health_rules.counts(rows)
+    for row in health_rules.stale_heartbeats(rows):
+        if row.last_heartbeat is None:
+            continue  # never started: the sensor's own messages say why
+        # one message per incident: the key holds the last heartbeat the bot managed
+        since = row.last_heartbeat.isoformat()
+        outbox.enqueue(
+            engine,
+            messages.bot_unhealthy(row.name, row.problem or "unhealthy"),
+            bot_id=row.bot_id,
+            dedupe_key=f"unhealthy:{row.bot_id}:{since}",
+        )
     table = [
         {
             "bot_id": row.bot_id,
