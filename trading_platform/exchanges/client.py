@@ -1,0 +1,53 @@
+"""The one place a ccxt client is built.
+
+Rate limiting is always on.  ``TRADING_EXCHANGE_URL_<ID>`` (e.g. ``TRADING_EXCHANGE_URL_BINANCE``)
+points an exchange at another host, a local emulator in the tests: the client's API URLs are
+then REPLACED by only ``public``/``private`` on that host, so any other endpoint family fails
+instead of reaching the internet.  Offline-safe options skip the endpoints a spot bot does not
+need (currencies, margin markets).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from trading_platform.exchanges.credentials import Credentials
+
+OFFLINE_SAFE_OPTIONS: dict[str, Any] = {
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "fetchMarkets": {"types": ["spot"]},
+    "defaultType": "spot",
+}
+
+
+def api_override(exchange_id: str) -> str | None:
+    return os.environ.get(f"TRADING_EXCHANGE_URL_{exchange_id.upper()}")
+
+
+def make_client(
+    exchange_id: str,
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    timeout_ms: int = 10_000,
+) -> Any:
+    import ccxt
+
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": dict(OFFLINE_SAFE_OPTIONS),
+    }
+    if credentials is not None:
+        config["apiKey"] = credentials.api_key
+        config["secret"] = credentials.secret
+        if credentials.password:
+            config["password"] = credentials.password
+    client = getattr(ccxt, exchange_id)(config)
+    base_url = base_url or api_override(exchange_id)
+    if base_url:
+        api = f"{base_url.rstrip('/')}/api/v3"
+        client.urls["api"] = {"public": api, "private": api}
+    return client
