@@ -86,14 +86,16 @@ class QueueFeed(bt.feed.DataBase):
     ``_load`` blocks on the queue (with a short timeout so a stop request is noticed) and
     returns ``False`` once :meth:`stop_feed` was called, which ends ``cerebro.run()``.
     ``live`` turns true with the first bar that was not history: brokers refuse orders before
-    that, so a strategy warming up on old bars never trades at a stale price.
+    that, so a strategy warming up on old bars never trades at a stale price.  A producer that
+    hits an error it cannot recover from calls :meth:`fail`: the exception is raised in the
+    thread running Cerebro, so the bot ends in ``error`` instead of waiting forever.
     """
 
     params = (("history", None),)
 
     def __init__(self) -> None:
         super().__init__()
-        self.bars: queue.Queue[Bar | None] = queue.Queue()
+        self.bars: queue.Queue[Bar | BaseException | None] = queue.Queue()
         self._stopped = threading.Event()
         self._history: list[Bar] = []
         self.live = False
@@ -112,6 +114,9 @@ class QueueFeed(bt.feed.DataBase):
         self._stopped.set()
         self.bars.put(None)
 
+    def fail(self, error: BaseException) -> None:
+        self.bars.put(error)
+
     def _load(self) -> bool | None:
         if self._history:
             return self._fill(self._history.pop())
@@ -123,6 +128,8 @@ class QueueFeed(bt.feed.DataBase):
             return None
         if bar is None:
             return False
+        if isinstance(bar, BaseException):
+            raise bar
         self.live = True
         return self._fill(bar)
 

@@ -22,6 +22,8 @@ def _minutes(name: str, minutes: int) -> Timeframe:
 TIMEFRAMES: dict[str, Timeframe] = {
     tf.name: tf
     for tf in (
+        # one-second candles: Binance serves them; the tests use them to run fast
+        Timeframe("1s", 1, bt.TimeFrame.Seconds, 1),
         _minutes("1m", 1),
         _minutes("3m", 3),
         _minutes("5m", 5),

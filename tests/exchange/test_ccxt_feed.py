@@ -1,0 +1,113 @@
+"""The live candle feed against the emulator through the real ccxt client."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.harness import wait_for
+from tests.exchange.emulator import Emulator
+from trading_platform.engine.ccxt_feed import ccxt_feed
+from trading_platform.exchanges.client import make_client
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator(candle_seconds=60, history=200)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def client(emulator):
+    return make_client("binance", base_url=emulator.url, timeout_ms=1500)
+
+
+def _drain(feed) -> list:
+    bars = []
+    while True:
+        try:
+            bars.append(feed.bars.get_nowait())
+        except queue.Empty:
+            return bars
+
+
+def test_backfill_gives_closed_candles_only(client, emulator) -> None:
+    feed, poller = ccxt_feed(client, "BTC/USDT", "1m", history_bars=50)
+    history = feed.p.history
+    assert len(history) == 50
+    assert history[-1].close == float(emulator.candles[-1].close)  # not the forming one
+    assert poller.last_open_ms == emulator.candles[-1].open_time
+
+
+def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) -> None:
+    clock = {"now": emulator.forming.open_time}
+    monkeypatch.setattr("trading_platform.engine.ccxt_feed.MAX_SLEEP_SECONDS", 0.05)
+    feed, poller = ccxt_feed(
+        client,
+        "BTC/USDT",
+        "1m",
+        history_bars=10,
+        min_poll_seconds=0.05,
+        clock=lambda: clock["now"] / 1000,
+    )
+    poller.start()
+    try:
+        for price in ("30100", "30200", "30300"):  # three candles close during an "outage"
+            emulator.close_candle(price)
+        clock["now"] = emulator.forming.open_time + 1
+        bars = wait_for(lambda: (b := _drain(feed)) and b, 10, "the missed candles")
+        while len(bars) < 3:
+            bars += wait_for(lambda: _drain(feed), 10, "more candles")
+        assert [b.close for b in bars] == [30100.0, 30200.0, 30300.0]
+        emulator.move_price("30400")  # the forming candle is never delivered
+        poller_wait = time.monotonic() + 0.5
+        wait_for(lambda: time.monotonic() > poller_wait, 2, "a few polls")
+        assert _drain(feed) == []
+    finally:
+        poller.stop()
+        poller.join(timeout=5)
+    assert not poller.is_alive()
+
+
+def test_network_errors_back_off_notify_once_and_recover(client, emulator, monkeypatch) -> None:
+    monkeypatch.setattr("trading_platform.engine.ccxt_feed.BACKOFF_START_SECONDS", 0.01)
+    monkeypatch.setattr("trading_platform.engine.ccxt_feed.MAX_SLEEP_SECONDS", 0.05)
+    events: list[str] = []
+    feed, poller = ccxt_feed(
+        client,
+        "BTC/USDT",
+        "1m",
+        history_bars=5,
+        min_poll_seconds=0.05,
+        on_unhealthy=lambda why: events.append(f"down: {why}"),
+        on_recovered=lambda: events.append("up"),
+        clock=lambda: emulator.forming.open_time / 1000 + 0.1,
+    )
+    emulator.faults.extend([500, 429, 500, 500, 429])
+    emulator.close_candle("31000")
+    poller.start()
+    try:
+        bars = wait_for(lambda: _drain(feed), 20, "candles after the errors")
+    finally:
+        poller.stop()
+        poller.join(timeout=5)
+    assert [b.close for b in bars] == [31000.0]
+    assert len(events) == 2 and events[0].startswith("down: ") and events[1] == "up"
+
+
+def test_an_error_that_is_not_the_network_fails_the_feed(client, emulator) -> None:
+    import ccxt
+
+    feed, poller = ccxt_feed(client, "BTC/USDT", "1m", history_bars=1)
+    poller.client = None  # any call now raises AttributeError, a bug rather than an outage
+    poller.last_open_ms = None
+    poller.start()
+    poller.join(timeout=5)
+    item = feed.bars.get(timeout=5)
+    assert isinstance(item, AttributeError)
+    assert not isinstance(item, ccxt.NetworkError)
