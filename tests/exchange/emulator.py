@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -116,6 +117,14 @@ class Emulator:
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {}
         self.faults: deque[Any] = deque()
+        #: faults for order placement only (POST /order), e.g. ``"lost"``
+        self.order_faults: deque[Any] = deque()
+        #: a random fault (timeout, 429 or 500) on this fraction of requests
+        self.fault_rate = 0.0
+        self.random = random.Random(11)
+        self.timeout_seconds = 3.0
+        #: called after an order was executed whose answer is lost (a test's hook)
+        self.on_lost_answer: Any = None
         self.requests: list[tuple[str, str]] = []
         self.order_posts = 0
         self.partial_fill_fraction = Decimal(1)
@@ -493,8 +502,12 @@ class Emulator:
                         fault = "timeout"
                     elif emulator.faults and not url.path.endswith(("/time", "/exchangeInfo")):
                         fault = emulator.faults.popleft()
+                    elif emulator.order_faults and method == "POST":
+                        fault = emulator.order_faults.popleft()
+                    elif emulator.fault_rate and emulator.random.random() < emulator.fault_rate:
+                        fault = emulator.random.choice(["timeout", 429, 500])
                 if fault == "timeout":
-                    time.sleep(3)
+                    time.sleep(emulator.timeout_seconds)
                     self.close_connection = True
                     return
                 if fault == 429:
@@ -506,6 +519,8 @@ class Emulator:
                 except ApiError as exc:
                     return self._answer(exc.status, {"code": exc.code, "msg": exc.msg})
                 if fault == "lost":  # accepted and executed, but the answer never arrives
+                    if emulator.on_lost_answer is not None:
+                        emulator.on_lost_answer()
                     return self._answer(500, "Internal Server Error")
                 self._answer(200, result)
 

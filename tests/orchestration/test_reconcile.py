@@ -205,3 +205,14 @@ def test_two_active_runs_of_one_bot_keep_only_the_newest() -> None:
     runs = [_run(inc=1, run_id="old"), _run(inc=2, run_id="new")]
     plan = _plan([_row(status="running")], [_config()], runs, memory)
     assert [c.run_id for c in plan.cancels] == ["old"] and plan.launches == []
+
+
+def test_fatal_failure_is_not_retried_until_the_config_changes() -> None:
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    plan = _plan([_row(status="error")], [_config()], [], memory, ended={1: "FATAL"})
+    assert plan.launches == [] and plan.status_changes == []  # the run recorded its error
+    later = NOW + dt.timedelta(hours=1)
+    plan = _plan([_row(status="error")], [_config()], [], plan.memory, now=later)
+    assert plan.launches == []
+    plan = _plan([_row(status="error")], [_config(config_hash="h4" * 32)], [], plan.memory)
+    assert len(plan.launches) == 1

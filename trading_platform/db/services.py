@@ -455,3 +455,31 @@ def count_rows(engine: Engine, model: type, bot_id: int | None = None) -> int:
         query = query.where(model.bot_id == bot_id)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         return connection.execute(query).scalar_one()
+
+
+#: order statuses that may still change at the exchange: resolved on a live bot's restart
+UNRESOLVED_ORDER_STATUSES = ("submitting", "open", "unknown")
+
+
+def unresolved_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(
+                select(TradingOrder)
+                .where(
+                    TradingOrder.bot_id == bot_id,
+                    TradingOrder.status.in_(UNRESOLVED_ORDER_STATUSES),
+                )
+                .order_by(TradingOrder.id)
+            )
+        )
+
+
+def count_orders_with_prefix(engine: Engine, prefix: str) -> int:
+    """How many client order ids start with ``prefix`` (so a sequence never reuses an id)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count())
+            .select_from(TradingOrder)
+            .where(TradingOrder.client_order_id.startswith(prefix, autoescape=True))
+        ).scalar_one()

@@ -80,6 +80,15 @@ class NotificationsConfig(_Section):
     error_notifications: bool = True
 
 
+class LiveConfig(_Section):
+    """Live trading on an exchange; the keys are in the environment (see ``credentials``)."""
+
+    open_orders_on_restart: Literal["cancel", "adopt"] = Field(
+        "cancel",
+        description="orders a crashed incarnation left open: cancel them, or keep following them",
+    )
+
+
 class BotConfig(BaseModel):
     """A validated bot: everything a run needs, and nothing secret."""
 
@@ -99,6 +108,7 @@ class BotConfig(BaseModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     credentials: str | None = None
     heartbeat_interval: int = Field(60, ge=1, le=3_600)
     max_restarts: int = Field(5, ge=0, le=1_000)
@@ -119,6 +129,7 @@ _CONFIG_KEYS = {
     "broker",
     "risk",
     "notifications",
+    "live",
     "credentials",
     "heartbeat_interval",
     "max_restarts",
@@ -129,6 +140,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "broker": BrokerConfig,
     "risk": RiskConfig,
     "notifications": NotificationsConfig,
+    "live": LiveConfig,
 }
 
 
@@ -255,13 +267,6 @@ def validate_bot_config(
         raise BotConfigError("exchange", f"live trading needs a real exchange, found {exchange!r}")
     if mode == "live" and credentials is None:
         raise BotConfigError("config.credentials", "live trading needs a credential set name")
-    if mode in ("paper", "live") and exchange not in OFFLINE_EXCHANGES:
-        # TODO(issue 4): the ccxt live feed and broker lift this restriction.
-        raise BotConfigError(
-            "exchange",
-            f"{mode} trading on {exchange!r} needs the ccxt live feed, which is not available "
-            "yet; use 'replay' or 'csv'",
-        )
     data: DataConfig = sections["data"]
     if exchange == "csv" and not data.path:
         raise BotConfigError("config.data.path", "exchange 'csv' needs a data file path")

@@ -19,10 +19,10 @@ import backtrader as bt
 from sqlalchemy import Engine
 
 from trading_platform.db import services
-from trading_platform.engine.builder import build_cerebro
-from trading_platform.engine.config import BotConfig
+from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
+from trading_platform.engine.config import OFFLINE_EXCHANGES, BotConfig
 from trading_platform.engine.paper import PaperBroker, RestoreState
-from trading_platform.engine.recorder import ClosedTrade, Fill
+from trading_platform.engine.recorder import ClosedTrade, Fill, TradeRecorder
 from trading_platform.engine.replay import QueueFeed, ReplayMarket, replay_feed
 from trading_platform.notifications import messages, outbox
 from trading_platform.strategy_handler import StrategyRegistry
@@ -33,16 +33,36 @@ log = logging.getLogger(__name__)
 BALANCE_EVERY_HEARTBEATS = 5
 
 
+def order_id_prefix(bot_id: int, incarnation: int) -> str:
+    return f"tp-{bot_id}-{incarnation}-"
+
+
 def client_order_id(bot_id: int, incarnation: int, sequence: int) -> str:
-    """Deterministic id of a bot's order: the same signal after a restart gets the same id."""
-    return f"tp-{bot_id}-{incarnation}-{sequence}"
+    """Deterministic id of a bot's order (bot, incarnation, sequence): the same signal gets the
+    same id on every retry, and two incarnations never share one."""
+    return f"{order_id_prefix(bot_id, incarnation)}{sequence}"
+
+
+class FatalBotError(RuntimeError):
+    """A failure a restart cannot fix (missing or rejected credentials): the orchestrator
+    must not relaunch the bot until its config changes."""
 
 
 class DatabaseSink:
     """Writes each fill (order, trade, position) of a running bot as it happens."""
 
-    def __init__(self, database: Engine, config: BotConfig, run_id: str, incarnation: int) -> None:
+    def __init__(
+        self,
+        database: Engine,
+        config: BotConfig,
+        run_id: str,
+        incarnation: int,
+        *,
+        records_fills: bool = True,
+    ) -> None:
+        """``records_fills`` is False for live bots: their broker records each exchange fill."""
         assert config.bot_id is not None
+        self.records_fills = records_fills
         self.database = database
         self.config = config
         self.bot_id = config.bot_id
@@ -60,10 +80,11 @@ class DatabaseSink:
 
     def on_fill(self, fill: Fill) -> None:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
-        order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
-        services.record_orders(self.database, [order])
-        services.record_trades(self.database, [trade])
-        services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
+        if self.records_fills:
+            order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
+            services.record_orders(self.database, [order])
+            services.record_trades(self.database, [trade])
+            services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
         self.save_position()
         self._notify_fill(fill, order_id)
 
@@ -174,15 +195,17 @@ class BotRunner:
         self.run_id = run_id
         self.incarnation = incarnation
         self._cerebro: bt.Cerebro | None = None
-        self._feed: QueueFeed | None = None
-        self._stop_requested = threading.Event()
-        self._sink: DatabaseSink | None = None
+        self.feed: QueueFeed | None = None
+        self.stop_requested = threading.Event()
+        #: False while the live data feed is failing (set by the exchange session)
+        self.feed_healthy = True
+        self.sink: DatabaseSink | None = None
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
-        self._stop_requested.set()
-        if self._feed is not None:
-            self._feed.stop_feed()
+        self.stop_requested.set()
+        if self.feed is not None:
+            self.feed.stop_feed()
         if self._cerebro is not None:
             self._cerebro.runstop()
 
@@ -192,56 +215,79 @@ class BotRunner:
             return None
         return cerebro.broker.getvalue()
 
+    # -- observing a running bot (tests, benchmarks) ----------------------------------------
+    def _recorder(self) -> TradeRecorder | None:
+        cerebro = self._cerebro
+        strategies = getattr(cerebro, "runningstrats", None) if cerebro is not None else None
+        if not strategies:
+            return None
+        return strategies[0].analyzers.getbyname(RECORDER_NAME)
+
+    def bar_times(self) -> list[float]:
+        """backtrader date numbers of the bars the strategy has seen, history included."""
+        recorder = self._recorder()
+        return list(recorder.equity_times) if recorder is not None else []
+
+    def bars_seen(self) -> int:
+        return len(self.bar_times())
+
+    def position_size(self) -> float:
+        cerebro = self._cerebro
+        if cerebro is None or self.feed is None:
+            return 0.0
+        return cerebro.broker.getposition(self.feed).size
+
     # -- the run ----------------------------------------------------------------------------
-    def _status(self, status: str, reason: str, **kwargs: object) -> bool:
+    def status(self, status: str, reason: str, **kwargs: object) -> bool:
         return services.update_bot_status(
             self.database, self.bot_id, status, reason, run_id=self.run_id, **kwargs
         )
 
     def run(self) -> RunOutcome:
         """Run until the feed ends, a stop is requested, or the run is interrupted."""
-        self._status("starting", f"run started (incarnation {self.incarnation}, pid {os.getpid()})")
+        self.status("starting", f"run started (incarnation {self.incarnation}, pid {os.getpid()})")
         heartbeat = Heartbeat(self.database, self.config, self)
         heartbeat.start()
         try:
             outcome = self._run_backtest() if self.config.mode == "backtest" else self._run_live()
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, FatalBotError) else f"{type(exc).__name__}: {exc}"
+            kind = "START_ERROR" if isinstance(exc, FatalBotError) else "RUN_ERROR"
             self._persist_position()
-            self._status("error", f"run failed: {error}", error=error)
+            self.status("error", f"run failed: {error}", error=error)
             if self.config.notifications.error_notifications:
                 outbox.enqueue(
                     self.database,
-                    messages.bot_error(self.config.name, "RUN_ERROR", error),
+                    messages.bot_error(self.config.name, kind, error),
                     bot_id=self.bot_id,
                     dedupe_key=f"run-error:{self.run_id}",
                 )
             raise
         except BaseException:
             # cancelled (Dagster interrupt, Ctrl-C): stop cleanly, then let it propagate
-            self._status("stopping", "run cancelled")
+            self.status("stopping", "run cancelled")
             self._shutdown()
-            self._status("stopped", "run cancelled; position saved")
+            self.status("stopped", "run cancelled; position saved")
             raise
         finally:
             heartbeat.stop()
             self._shutdown()
-        self._status(outcome.status, outcome.reason)
+        self.status(outcome.status, outcome.reason)
         return outcome
 
     def _run_backtest(self) -> RunOutcome:
         # imported here: pandas (with pyarrow) costs ~60 MB, which paper run workers never need
         from trading_platform.engine.backtest import run_backtest
 
-        self._status("running", "backtest running", reset_errors=True)
+        self.status("running", "backtest running", reset_errors=True)
         result = run_backtest(
             self.config,
             self.registry,
             database=self.database,
             run_id=self.run_id,
-            on_cerebro=self._attach,
+            on_cerebro=self.attach,
         )
-        if self._stop_requested.is_set():
+        if self.stop_requested.is_set():
             return RunOutcome("stopped", "backtest stopped before the end")
         return RunOutcome(
             "completed",
@@ -249,9 +295,9 @@ class BotRunner:
             f"{result.final_value:,.2f}",
         )
 
-    def _attach(self, cerebro: bt.Cerebro) -> None:
+    def attach(self, cerebro: bt.Cerebro) -> None:
         self._cerebro = cerebro
-        if self._stop_requested.is_set():
+        if self.stop_requested.is_set():
             cerebro.runstop()
 
     def _market(self) -> ReplayMarket:
@@ -272,18 +318,35 @@ class BotRunner:
         )
 
     def _run_live(self) -> RunOutcome:
+        if self.config.exchange not in OFFLINE_EXCHANGES:
+            from trading_platform.engine.exchange_session import run_on_exchange
+
+            return run_on_exchange(self)
         feed, publisher = replay_feed(self._market(), self.config.data.history_bars)
-        self._feed = feed
+        self.feed = feed
         strategy = self.registry.validate(self.config.strategy_class, self.config.params)
-        self._sink = DatabaseSink(self.database, self.config, self.run_id, self.incarnation)
+        self.sink = DatabaseSink(self.database, self.config, self.run_id, self.incarnation)
         cerebro = build_cerebro(
             self.config,
             strategy,
             feed,
             broker=PaperBroker(feed=feed),
-            sink=self._sink,
+            sink=self.sink,
             live=True,
         )
+        self.restore_paper_state(cerebro)
+        self.sink.bind(cerebro.broker, feed)
+        self.attach(cerebro)
+        publisher.start()
+        self.status("running", "paper trading on replay data", reset_errors=True)
+        try:
+            cerebro.run()
+        finally:
+            publisher.stop()
+        return RunOutcome("stopped", "stop requested; position saved")
+
+    def restore_paper_state(self, cerebro: bt.Cerebro) -> None:
+        """A paper bot continues with the cash and position its last run left."""
         saved = services.get_position(self.database, self.bot_id, self.config.symbol)
         if saved is not None:
             cerebro.addanalyzer(
@@ -292,26 +355,17 @@ class BotRunner:
                 size=float(saved.size),
                 price=float(saved.avg_price or 0),
             )
-        self._sink.bind(cerebro.broker, feed)
-        self._attach(cerebro)
-        publisher.start()
-        self._status("running", "paper trading on replay data", reset_errors=True)
-        try:
-            cerebro.run()
-        finally:
-            publisher.stop()
-        return RunOutcome("stopped", "stop requested; position saved")
 
     def _persist_position(self) -> None:
-        if self._sink is not None:
+        if self.sink is not None:
             try:
-                self._sink.save_position()
+                self.sink.save_position()
             except Exception:
                 log.exception("could not save the position of bot %s", self.bot_id)
 
     def _shutdown(self) -> None:
-        if self._feed is not None:
-            self._feed.stop_feed()
+        if self.feed is not None:
+            self.feed.stop_feed()
         if self._cerebro is not None:
             self._cerebro.runstop()
         self._persist_position()

@@ -31,10 +31,13 @@ def make_client(
     credentials: Credentials | None = None,
     *,
     base_url: str | None = None,
-    timeout_ms: int = 10_000,
+    timeout_ms: int | None = None,
 ) -> Any:
+    """``timeout_ms`` defaults to ``TRADING_EXCHANGE_TIMEOUT_MS`` or 10 s."""
     import ccxt
 
+    if timeout_ms is None:
+        timeout_ms = int(os.environ.get("TRADING_EXCHANGE_TIMEOUT_MS", "10000"))
     config: dict[str, Any] = {
         "enableRateLimit": True,
         "timeout": timeout_ms,

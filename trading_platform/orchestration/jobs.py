@@ -5,9 +5,12 @@ from typing import Any
 from dagster import Config, OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.engine.config import BotConfig
-from trading_platform.engine.runner import BotRunner
+from trading_platform.engine.runner import BotRunner, FatalBotError
 from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+
+#: set on a run that failed in a way a restart cannot fix (e.g. rejected credentials)
+FATAL_TAG = "trading/fatal"
 
 
 class BotRunConfig(Config):
@@ -38,7 +41,12 @@ def run_bot(
     )
     # A cancel arrives as DagsterExecutionInterruptedError (a BaseException) inside
     # runner.run(); the runner stops Cerebro, saves the position and records "stopped".
-    outcome = runner.run()
+    try:
+        outcome = runner.run()
+    except FatalBotError:
+        # tells trading_bots_sensor not to relaunch until the config changes
+        context.instance.add_run_tags(context.run_id, {FATAL_TAG: "true"})
+        raise
     context.log.info(f"bot {bot.bot_id} ended: {outcome.status} ({outcome.reason})")
 
 

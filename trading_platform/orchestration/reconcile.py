@@ -113,7 +113,8 @@ def run_key(bot_id: int, config_hash: str, incarnation: int) -> str:
     return f"bot-{bot_id}-{config_hash[:12]}-{incarnation}"
 
 
-#: how a finished run ended: ``SUCCESS``, ``FAILURE`` or ``CANCELED`` (Dagster's words)
+#: how a finished run ended: ``SUCCESS``, ``FAILURE`` or ``CANCELED`` (Dagster's words), or
+#: ``FATAL``: failed in a way a restart cannot fix (the run recorded the error itself)
 EndedRunLookup = Callable[[int], str | None]
 
 
@@ -251,6 +252,9 @@ def _handle_enabled(
             state.completed = True
         elif ended == "FAILURE":
             _record_failure(bot, config, state, plan, timestamp, policy, "run failed")
+        elif ended == "FATAL":
+            state.gave_up = True
+            plan.count("gave_up")
     if state.completed or state.gave_up:
         return
     if state.retry_at is not None and timestamp < state.retry_at:

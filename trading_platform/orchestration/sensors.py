@@ -30,7 +30,7 @@ from trading_platform.engine.config import (
     validate_bot_config,
 )
 from trading_platform.notifications import messages, outbox
-from trading_platform.orchestration.jobs import bot_run
+from trading_platform.orchestration.jobs import FATAL_TAG, bot_run
 from trading_platform.orchestration.reconcile import (
     ACTIVE_STATUSES,
     ActiveRun,
@@ -146,7 +146,10 @@ def _last_run_status(context: SensorEvaluationContext):  # type: ignore[no-untyp
             filters=RunsFilter(tags={MANAGED_TAG: "true", "trading/bot_id": str(bot_id)}),
             limit=1,
         )
-        return records[0].dagster_run.status.value if records else None
+        if not records:
+            return None
+        run = records[0].dagster_run
+        return "FATAL" if run.tags.get(FATAL_TAG) == "true" else run.status.value
 
     return lookup
 

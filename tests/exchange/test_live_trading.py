@@ -1,0 +1,249 @@
+"""Paper and live bots on the exchange emulator through the real ccxt client (no Dagster).
+
+The runner runs in a thread as a ``bot_run`` op would; ``TRADING_EXCHANGE_URL_BINANCE`` points
+ccxt at the emulator, the bots trade one-second candles.  The same scenarios run under the
+real Dagster processes in ``tests/e2e/test_exchange_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.e2e.harness import wait_for
+from tests.exchange.emulator import Emulator
+from trading_platform.db import services
+from trading_platform.db.engine import session_scope
+from trading_platform.db.models import Notification
+from trading_platform.engine.config import BotConfig, validate_bot_config
+from trading_platform.engine.runner import BotRunner, FatalBotError
+from trading_platform.strategy_handler import load_registry
+
+PLUGINS = Path(__file__).parents[1] / "e2e" / "plugins"
+API_KEY, SECRET = "test-api-key-AAAA1111", "test-secret-BBBB2222"
+
+
+@pytest.fixture
+def emulator(monkeypatch) -> Iterator[Emulator]:
+    emulator = Emulator(candle_seconds=1, history=120, live=True)
+    emulator.add_account(API_KEY, SECRET, USDT="10000")
+    emulator.start()
+    monkeypatch.setenv("TRADING_EXCHANGE_URL_BINANCE", emulator.url)
+    monkeypatch.setenv("TRADING_EXCHANGE_TIMEOUT_MS", "1000")
+    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_API_KEY", API_KEY)
+    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_SECRET", SECRET)
+    emulator.timeout_seconds = 1.5
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def registry():
+    return load_registry([PLUGINS])[0]
+
+
+def _config(db_engine, registry, *, mode: str = "live", name: str = "emu", **config) -> BotConfig:
+    desired = dict(
+        strategy="flip_flop",
+        mode=mode,
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1s",
+        config={
+            "params": {"hold": 2},
+            "risk": {"stake": 0.01},
+            "data": {"history_bars": 5},
+            "heartbeat_interval": 1,
+            **({"credentials": "EMU"} if mode == "live" else {}),
+            **config,
+        },
+    )
+    owner = services.ensure_user(db_engine, "trader", email="trader@example.test")
+    bot_id = services.add_bot(db_engine, name=name, user_id=owner, enabled=True, **desired)
+    return validate_bot_config(name=name, registry=registry, bot_id=bot_id, **desired)
+
+
+class Running:
+    """A runner in a thread, like a ``bot_run`` op."""
+
+    def __init__(self, config, registry, db_engine, incarnation: int) -> None:
+        self.runner = BotRunner(
+            config, registry, db_engine, run_id=f"run-{incarnation}", incarnation=incarnation
+        )
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.runner.run()
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            self.error = exc
+
+    def stop(self) -> None:
+        self.runner.request_stop()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "the bot did not stop"
+
+
+def _exchange_trades(emulator: Emulator) -> list[dict]:
+    return emulator.accounts[API_KEY].trades
+
+
+def _assert_books_agree(emulator: Emulator, db_engine, bot_id: int) -> None:
+    """Every exchange fill recorded exactly once, orders and position as the exchange says."""
+    exchange = {str(t["id"]): t for t in _exchange_trades(emulator)}
+    recorded = services.bot_trades(db_engine, bot_id)
+    assert sorted(t.fill_id for t in recorded) == sorted(exchange)
+    for trade in recorded:
+        fill = exchange[trade.fill_id]
+        assert trade.amount == Decimal(fill["qty"]) and trade.price == Decimal(fill["price"])
+    orders = {o.client_order_id: o for o in services.bot_orders(db_engine, bot_id)}
+    for order in emulator.accounts[API_KEY].orders.values():
+        assert orders[order.client_order_id].exchange_order_id == str(order.order_id)
+        assert orders[order.client_order_id].filled == order.executed
+    base = emulator.accounts[API_KEY].balances.get("BTC", Decimal(0))
+    position = services.get_position(db_engine, bot_id, "BTC/USDT")
+    assert position is not None and position.size == base
+
+
+def test_live_bot_buys_and_sells_and_the_books_agree(emulator, registry, db_engine) -> None:
+    config = _config(db_engine, registry)
+    bot = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(lambda: len(_exchange_trades(emulator)) >= 4, 30, "two round trips")
+    finally:
+        bot.stop()
+    assert bot.error is None
+    _assert_books_agree(emulator, db_engine, config.bot_id)
+    orders = services.bot_orders(db_engine, config.bot_id)
+    assert [o.client_order_id for o in orders][:2] == ["tp-1-1-1", "tp-1-1-2"] or all(
+        o.client_order_id.startswith(f"tp-{config.bot_id}-1-") for o in orders
+    )
+    assert {o.logic for o in orders} == {"flip", "flop"}
+    sells = [t for t in services.bot_trades(db_engine, config.bot_id) if t.side == "sell"]
+    assert sells and all(t.pnl is not None and t.exit_logic == "flop" for t in sells)
+    assert services.get_bot(db_engine, config.bot_id).status == "stopped"
+
+
+def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
+    emulator, registry, db_engine
+) -> None:
+    config = _config(db_engine, registry, params={"hold": 1000})  # buys once, then holds
+    emulator.order_faults.append("lost")
+    # the exchange goes dark right after executing the order: the bot cannot look it up
+    emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
+    first = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(
+            lambda: (
+                [o.status for o in services.bot_orders(db_engine, config.bot_id)] == ["unknown"]
+            ),
+            30,
+            "the order left unknown",
+        )
+    finally:
+        first.runner.request_stop()  # the "crash": this incarnation never learns the answer
+        emulator.reachable = True
+        first.thread.join(timeout=20)
+    assert emulator.order_posts == 1
+    second = Running(config, registry, db_engine, incarnation=2)
+    try:
+        wait_for(
+            lambda: services.get_bot(db_engine, config.bot_id).status == "running", 30, "restart"
+        )
+    finally:
+        second.stop()
+    assert emulator.order_posts == 1, "a second order was sent for the same signal"
+    (order,) = services.bot_orders(db_engine, config.bot_id)
+    assert order.status == "closed" and order.client_order_id == f"tp-{config.bot_id}-1-1"
+    _assert_books_agree(emulator, db_engine, config.bot_id)
+    reasons = [e.reason for e in services.status_events(db_engine, config.bot_id)]
+    assert any("recorded after the restart" in r for r in reasons)
+
+
+def test_faults_at_a_fifth_of_requests_lose_and_double_nothing(
+    emulator, registry, db_engine
+) -> None:
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("two minutes of faults once is enough: the SQLite run covers it")
+    config = _config(db_engine, registry, params={"hold": 1})
+    emulator.fault_rate = 0.2
+    bot = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(lambda: bot.runner.bars_seen() >= 105, 240, "100 live bars", interval=1)
+    finally:
+        emulator.fault_rate = 0.0
+        bot.stop()
+    assert bot.error is None
+    client_ids = [o.client_order_id for o in emulator.accounts[API_KEY].orders.values()]
+    assert len(client_ids) == len(set(client_ids)) >= 10
+    _assert_books_agree(emulator, db_engine, config.bot_id)
+
+
+def test_wrong_credentials_fail_once_naming_the_set(emulator, registry, db_engine) -> None:
+    emulator.accounts.clear()
+    emulator.add_account(API_KEY, "another-secret", USDT="10000")
+    config = _config(db_engine, registry)
+    bot = Running(config, registry, db_engine, incarnation=1)
+    bot.thread.join(timeout=30)
+    assert isinstance(bot.error, FatalBotError)
+    row = services.get_bot(db_engine, config.bot_id)
+    assert row.status == "error" and "credential set 'EMU'" in row.last_error
+    assert SECRET not in row.last_error and API_KEY not in row.last_error
+    signed = [r for r in emulator.requests if r[1] in ("/account", "/order", "/myTrades")]
+    assert len(signed) == 1
+
+
+def test_paper_bot_on_live_candles_continues_with_its_cash_and_position(
+    emulator, registry, db_engine
+) -> None:
+    config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
+    first = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(lambda: services.bot_trades(db_engine, config.bot_id), 30, "the paper buy")
+    finally:
+        first.stop()
+    saved = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
+    assert emulator.order_posts == 0  # paper: nothing reaches the exchange
+    second = Running(config, registry, db_engine, incarnation=2)
+    try:
+        wait_for(lambda: second.runner.bars_seen() >= 3, 30, "live bars after the restart")
+        position = second.runner.position_size()
+    finally:
+        second.stop()
+    assert position == pytest.approx(0.01)
+    assert len(services.bot_trades(db_engine, config.bot_id)) == 1  # no new buy: it held
+    again = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    assert again.cash == saved.cash
+
+
+def test_exchange_outage_notifies_once_and_backfills_missed_candles(
+    emulator, registry, db_engine, monkeypatch
+) -> None:
+    monkeypatch.setattr("trading_platform.engine.ccxt_feed.BACKOFF_START_SECONDS", 0.2)
+    config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
+    bot = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(lambda: bot.runner.bars_seen() >= 2, 30, "live bars")
+        emulator.reachable = False
+        wait_for(lambda: not bot.runner.feed_healthy, 30, "the feed to notice the outage")
+        before = bot.runner.bars_seen()
+        emulator.reachable = True
+        wait_for(lambda: bot.runner.feed_healthy, 30, "recovery")
+        wait_for(lambda: bot.runner.bars_seen() >= before + 3, 30, "backfilled candles")
+    finally:
+        bot.stop()
+    assert bot.error is None
+    times = bot.runner.bar_times()
+    assert all(b - a == pytest.approx(1 / 86400, abs=1e-9) for a, b in itertools.pairwise(times))
+    with session_scope(db_engine) as session:
+        kinds = [n.type for n in session.scalars(select(Notification))]
+    assert kinds.count("DATA_FEED_FAILURE") == 1

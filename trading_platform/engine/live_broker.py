@@ -1,0 +1,536 @@
+"""Real orders through ccxt behind backtrader's broker interface.
+
+The rules that keep money safe, in the order they apply:
+
+1. Every order gets a deterministic client order id (``tp-<bot>-<incarnation>-<sequence>``)
+   and is written to ``trading_orders`` BEFORE it is sent (:class:`OrderLedger`).
+2. When the exchange's answer is lost (timeout, 5xx, rate limit), the order is looked up by
+   its client order id before anything else.  Only an exchange that says "no such order"
+   gets the same order again, under the same id; so a signal is never sent twice.  If the
+   exchange cannot be asked for a while, the order stays ``unknown`` (the strategy sees it
+   pending) and every bar asks again; one that never arrived is rejected to the strategy,
+   which decides afresh on a fresh price.
+3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.
+4. On start (:meth:`LiveBroker.recover`) the exchange is the truth: orders left unresolved
+   by the previous incarnation are looked up, their fills recorded once, and the open ones
+   cancelled (or adopted, by config); cash and position come from the balance, and any
+   difference from the database is returned so the runner can log, audit and notify it.
+
+A live bot owns the base-currency balance of its account: use one (sub-)account per bot.
+Fees paid in the base currency (Binance's buys) shrink the position, as they do on the
+exchange.  ccxt's numbers are floats parsed from the exchange's decimal strings; the ledger
+stores them as exact decimals (see :func:`~trading_platform.engine.ledger.exact`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import backtrader as bt
+
+from trading_platform.engine.ledger import ExchangeFill, OrderLedger, exact
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 4
+RETRY_START_SECONDS = 0.5
+FINAL_STATUSES = ("closed", "canceled", "rejected", "expired")
+
+
+@dataclass
+class TrackedOrder:
+    """An order this broker placed (or adopted) and still follows at the exchange."""
+
+    client_order_id: str
+    side: str
+    order_type: str
+    amount: Decimal
+    price: Decimal | None
+    order: bt.Order | None
+    created_ms: int
+    exchange_order_id: str | None = None
+    filled: Decimal = Decimal(0)
+    fill_ids: set[str] = field(default_factory=set)
+    logic: str | None = None
+
+
+class OrderNotSent(Exception):
+    """The exchange refused the order (bad size, no funds): the strategy is told."""
+
+
+class LiveBroker(bt.BrokerBase):
+    """See the module docstring."""
+
+    params = (("feed", None), ("open_orders_on_restart", "cancel"))
+
+    def __init__(
+        self, client: Any, ledger: OrderLedger, symbol: str, id_prefix: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+        self.ledger = ledger
+        self.symbol = symbol
+        market = client.market(symbol)
+        self.base, self.quote = market["base"], market["quote"]
+        self.id_prefix = id_prefix
+        self.sequence = ledger.next_sequence(id_prefix) - 1
+        self.cash = 0.0
+        self.positions: collections.defaultdict[Any, bt.Position] = collections.defaultdict(
+            bt.Position
+        )
+        self.notifs: collections.deque[bt.Order] = collections.deque()
+        self.tracked: dict[str, TrackedOrder] = {}
+        self._entry_logic: str | None = None
+        self._stop = threading.Event()
+
+    # -- backtrader's broker interface ------------------------------------------------------
+    def start(self) -> None:
+        super().start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        super().stop()
+
+    def setcash(self, cash: float) -> None:
+        """Ignored: a live broker's cash is the exchange balance."""
+
+    def set_slippage_perc(self, *args: Any, **kwargs: Any) -> None:
+        """Ignored: live slippage is whatever the market gives."""
+
+    @property
+    def startingcash(self) -> float:
+        """backtrader reads it when a run starts; the exchange balance is all there is."""
+        return self.cash
+
+    def getcash(self) -> float:
+        return self.cash
+
+    def getvalue(self, datas: Any = None) -> float:
+        value = self.cash
+        for data, position in list(self.positions.items()):
+            price = data.close[0] if len(data) else math.nan
+            if position.size and not math.isnan(price):
+                value += position.size * price
+        return value
+
+    def getposition(self, data: Any) -> bt.Position:
+        return self.positions[data]
+
+    def get_notification(self) -> bt.Order | None:
+        return self.notifs.popleft() if self.notifs else None
+
+    def notify(self, order: bt.Order) -> None:
+        self.notifs.append(order.clone())
+
+    def buy(
+        self,
+        owner: Any,
+        data: Any,
+        size: float,
+        price: float | None = None,
+        plimit: float | None = None,
+        exectype: int | None = None,
+        valid: Any = None,
+        tradeid: int = 0,
+        oco: Any = None,
+        trailamount: Any = None,
+        trailpercent: Any = None,
+        parent: Any = None,
+        transmit: bool = True,
+        histnotify: bool = False,
+        _checksubmit: bool = True,
+        **kwargs: Any,
+    ) -> bt.Order:
+        order = bt.BuyOrder(
+            owner=owner,
+            data=data,
+            size=size,
+            price=price,
+            pricelimit=plimit,
+            exectype=exectype,
+            valid=valid,
+            tradeid=tradeid,
+        )
+        order.addinfo(**kwargs)
+        return self._submit(order)
+
+    def sell(
+        self,
+        owner: Any,
+        data: Any,
+        size: float,
+        price: float | None = None,
+        plimit: float | None = None,
+        exectype: int | None = None,
+        valid: Any = None,
+        tradeid: int = 0,
+        oco: Any = None,
+        trailamount: Any = None,
+        trailpercent: Any = None,
+        parent: Any = None,
+        transmit: bool = True,
+        histnotify: bool = False,
+        _checksubmit: bool = True,
+        **kwargs: Any,
+    ) -> bt.Order:
+        order = bt.SellOrder(
+            owner=owner,
+            data=data,
+            size=size,
+            price=price,
+            pricelimit=plimit,
+            exectype=exectype,
+            valid=valid,
+            tradeid=tradeid,
+        )
+        order.addinfo(**kwargs)
+        return self._submit(order)
+
+    def cancel(self, order: bt.Order, bracket: bool = False) -> None:
+        tracked = next((t for t in self.tracked.values() if t.order is order), None)
+        if tracked is None or tracked.exchange_order_id is None:
+            return
+        import ccxt
+
+        try:
+            self.client.cancel_order(tracked.exchange_order_id, self.symbol)
+        except ccxt.OrderNotFound:
+            pass  # filled or gone meanwhile: the poll below tells which
+        except ccxt.NetworkError as exc:
+            log.warning("cancel of %s: %s; asking again next bar", tracked.client_order_id, exc)
+            return
+        self._poll(tracked)
+
+    def next(self) -> None:
+        """Once per bar: follow open orders and refresh the balance (errors never kill)."""
+        import ccxt
+
+        try:
+            for tracked in list(self.tracked.values()):
+                self._poll(tracked)
+            self.refresh_balance()
+        except ccxt.NetworkError as exc:
+            log.warning("exchange unreachable while following orders: %s", exc)
+
+    # -- sending --------------------------------------------------------------------------------
+    def _submit(self, order: bt.Order) -> bt.Order:
+        feed = self.p.feed
+        if feed is not None and not getattr(feed, "live", True):
+            return self._refuse(order, "the feed is still replaying history")
+        if order.exectype not in (None, bt.Order.Market, bt.Order.Limit, bt.Order.Close):
+            return self._refuse(order, "only market and limit orders are supported live")
+        side = "buy" if order.isbuy() else "sell"
+        limit = order.exectype == bt.Order.Limit
+        amount = Decimal(self.client.amount_to_precision(self.symbol, abs(order.created.size)))
+        if amount <= 0:
+            return self._refuse(order, f"size {abs(order.created.size)} rounds to 0")
+        price = (
+            Decimal(self.client.price_to_precision(self.symbol, order.created.price))
+            if limit
+            else None
+        )
+        self.sequence += 1
+        client_order_id = f"{self.id_prefix}{self.sequence}"
+        logic = order.info.get("logic") if order.info else None
+        tracked = TrackedOrder(
+            client_order_id,
+            side,
+            "limit" if limit else "market",
+            amount,
+            price,
+            order,
+            int(time.time() * 1000),
+            logic=str(logic) if logic is not None else None,
+        )
+        self.ledger.write_ahead(
+            client_order_id,
+            side=side,
+            order_type=tracked.order_type,
+            amount=amount,
+            price=price,
+            logic=tracked.logic,
+        )
+        order.submit(self)
+        self.notify(order)
+        try:
+            answer = self._send(tracked)
+        except OrderNotSent as exc:
+            self.ledger.update(client_order_id, None, "rejected")
+            log.warning("order %s refused by the exchange: %s", client_order_id, exc)
+            order.reject(self)
+            self.notify(order)
+            return order
+        self.tracked[client_order_id] = tracked
+        if answer is None:
+            self.ledger.update(client_order_id, None, "unknown")
+            return order
+        self._accept(tracked, answer)
+        return order
+
+    def _refuse(self, order: bt.Order, why: str) -> bt.Order:
+        log.info("order refused: %s", why)
+        order.reject(self)
+        self.notify(order)
+        return order
+
+    def _send(self, tracked: TrackedOrder) -> dict[str, Any] | None:
+        """The exchange's answer; None if it stays unknown after every attempt."""
+        import ccxt
+
+        ambiguous = False
+        for attempt in range(MAX_SEND_ATTEMPTS):
+            if attempt:
+                self._stop.wait(RETRY_START_SECONDS * 2 ** (attempt - 1))
+            try:
+                if ambiguous:
+                    found = self.lookup(tracked.client_order_id)
+                    if found is not None:
+                        return found
+                return self.client.create_order(
+                    self.symbol,
+                    tracked.order_type,
+                    tracked.side,
+                    str(tracked.amount),
+                    str(tracked.price) if tracked.price is not None else None,
+                    {"newClientOrderId": tracked.client_order_id},
+                )
+            except ccxt.NetworkError as exc:
+                ambiguous = True
+                log.warning(
+                    "order %s: %s (attempt %d); looking it up before anything else",
+                    tracked.client_order_id,
+                    type(exc).__name__,
+                    attempt + 1,
+                )
+            except (ccxt.AuthenticationError, ccxt.PermissionDenied):
+                raise
+            except ccxt.ExchangeError as exc:
+                if ambiguous:  # e.g. "duplicate order": it did arrive; find it next attempt
+                    log.warning("order %s: %s", tracked.client_order_id, exc)
+                    continue
+                raise OrderNotSent(str(exc)) from None
+        return None
+
+    def lookup(self, client_order_id: str) -> dict[str, Any] | None:
+        """The order as the exchange knows it by our id, or None if it never arrived."""
+        import ccxt
+
+        try:
+            return self.client.fetch_order(
+                None, self.symbol, params={"origClientOrderId": client_order_id}
+            )
+        except ccxt.OrderNotFound:
+            return None
+
+    # -- following an order ---------------------------------------------------------------------
+    def _accept(self, tracked: TrackedOrder, answer: dict[str, Any]) -> None:
+        tracked.exchange_order_id = str(answer["id"])
+        if tracked.order is not None and tracked.order.status == bt.Order.Submitted:
+            tracked.order.accept(self)
+            self.notify(tracked.order)
+        fills = [
+            ExchangeFill.from_ccxt(t, tracked.exchange_order_id) for t in answer.get("trades") or []
+        ]
+        self._settle(tracked, answer, fills)
+
+    def _poll(self, tracked: TrackedOrder) -> None:
+        if tracked.exchange_order_id is None:  # the answer was lost: ask by our id
+            found = self.lookup(tracked.client_order_id)
+            if found is None:
+                self.ledger.update(tracked.client_order_id, None, "rejected")
+                del self.tracked[tracked.client_order_id]
+                if tracked.order is not None:
+                    tracked.order.reject(self)
+                    self.notify(tracked.order)
+                return
+            self._accept(tracked, found)
+            return
+        answer = self.client.fetch_order(tracked.exchange_order_id, self.symbol)
+        self._settle(tracked, answer, self.fills_of(tracked))
+
+    def fills_of(self, tracked: TrackedOrder) -> list[ExchangeFill]:
+        trades = self.client.fetch_my_trades(self.symbol, since=tracked.created_ms - 60_000)
+        return [
+            ExchangeFill.from_ccxt(t, tracked.exchange_order_id)
+            for t in trades
+            if str(t.get("order")) == tracked.exchange_order_id
+        ]
+
+    def _settle(
+        self, tracked: TrackedOrder, answer: dict[str, Any], fills: list[ExchangeFill]
+    ) -> None:
+        for fill in fills:
+            if fill.fill_id not in tracked.fill_ids:
+                self._apply(tracked, fill)
+        status = answer.get("status") or "open"
+        filled = exact(answer.get("filled")) or Decimal(0)
+        if status == "closed" and tracked.filled < filled:
+            # the answer carried no fills (some exchanges): fetch them
+            for fill in self.fills_of(tracked):
+                if fill.fill_id not in tracked.fill_ids:
+                    self._apply(tracked, fill)
+        self.ledger.update(tracked.client_order_id, answer, status)
+        order = tracked.order
+        if status in FINAL_STATUSES:
+            del self.tracked[tracked.client_order_id]
+            if order is not None:
+                if status == "closed":
+                    order.completed()
+                elif status == "canceled":
+                    order.cancel()
+                else:
+                    order.reject(self)
+                self.notify(order)
+        elif order is not None and tracked.filled > 0 and order.status != bt.Order.Partial:
+            order.partial()
+            self.notify(order)
+
+    def _apply(self, tracked: TrackedOrder, fill: ExchangeFill) -> None:
+        """One fill into the position, the cash, the ledger (once) and the strategy's order."""
+        tracked.fill_ids.add(fill.fill_id)
+        tracked.filled += fill.amount
+        buying = tracked.side == "buy"
+        fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
+        fee_in_quote = (
+            fill.fee
+            if fill.fee_currency == self.quote
+            else (fill.fee * fill.price if fill.fee_currency == self.base else Decimal(0))
+        )
+        data = self.p.feed
+        position = self.positions[data]
+        entry_price = position.price
+        net = (fill.amount - fee_in_base) if buying else -fill.amount
+        psize, pprice, opened, closed = position.update(float(net), float(fill.price))
+        pnl = (
+            None
+            if buying or not entry_price
+            else (fill.amount * (fill.price - exact(entry_price))).quantize(Decimal("1e-12"))
+        )
+        notional = fill.amount * fill.price
+        cash = (
+            Decimal(str(self.cash))
+            + (-notional if buying else notional)
+            - (fee_in_quote if fill.fee_currency == self.quote else Decimal(0))
+        )
+        self.cash = float(cash)
+        if buying and not entry_price:
+            self._entry_logic = tracked.logic
+        self.ledger.record_fill(
+            tracked.client_order_id,
+            tracked.side,
+            fill,
+            fee_in_quote=fee_in_quote,
+            pnl=pnl,
+            entry_logic=self._entry_logic,
+            exit_logic=None if buying else tracked.logic,
+        )
+        order = tracked.order
+        if order is None:
+            return
+        size = float(fill.amount) if buying else -float(fill.amount)
+        order.execute(
+            bt.date2num(fill.at),
+            size,
+            float(fill.price),
+            closed,
+            closed * entry_price,
+            0.0,
+            opened,
+            opened * float(fill.price),
+            float(fee_in_quote),
+            0.0,
+            float(pnl or 0),
+            psize,
+            pprice,
+        )
+        order.addcomminfo(self.getcommissioninfo(data))
+
+    # -- the exchange is the truth --------------------------------------------------------------
+    def refresh_balance(self) -> dict[str, Any]:
+        balance = self.client.fetch_balance()
+        self.cash = float(balance.get(self.quote, {}).get("total") or 0.0)
+        return balance
+
+    def recover(self, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
+        """Resolve what the previous incarnation left, and take cash and position from the
+        exchange; returns the corrections made (empty when the database was right)."""
+        import ccxt
+
+        corrections: list[str] = []
+        for row in self.ledger.unresolved():
+            found = self.lookup(row.client_order_id)
+            if found is None:
+                self.ledger.update(row.client_order_id, None, "rejected")
+                corrections.append(f"order {row.client_order_id} never reached the exchange")
+                continue
+            tracked = TrackedOrder(
+                row.client_order_id,
+                row.side,
+                row.type,
+                row.amount,
+                row.price,
+                None,
+                int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+                exchange_order_id=str(found["id"]),
+                logic=row.logic,
+            )
+            fills = self.fills_of(tracked)
+            for fill in fills:
+                tracked.fill_ids.add(fill.fill_id)
+                fee_in_quote = (
+                    fill.fee if fill.fee_currency == self.quote else fill.fee * fill.price
+                )
+                pnl = (
+                    fill.amount * (fill.price - saved_price)
+                    if row.side == "sell" and saved_price
+                    else None
+                )
+                if self.ledger.record_fill(
+                    row.client_order_id,
+                    row.side,
+                    fill,
+                    fee_in_quote=fee_in_quote,
+                    pnl=pnl,
+                    entry_logic=None,
+                    exit_logic=row.logic if row.side == "sell" else None,
+                ):
+                    corrections.append(
+                        f"fill {fill.fill_id} of order {row.client_order_id} "
+                        f"({row.side} {fill.amount} @ {fill.price}) recorded after the restart"
+                    )
+            status = found.get("status") or "open"
+            if status not in FINAL_STATUSES:
+                if self.p.open_orders_on_restart == "adopt":
+                    self.tracked[row.client_order_id] = tracked
+                    corrections.append(f"open order {row.client_order_id} adopted")
+                else:
+                    try:
+                        found = self.client.cancel_order(found["id"], self.symbol)
+                        status = "canceled"
+                    except ccxt.OrderNotFound:
+                        found = self.client.fetch_order(found["id"], self.symbol)
+                        status = found.get("status") or "closed"
+                    corrections.append(f"open order {row.client_order_id} cancelled")
+            self.ledger.update(row.client_order_id, found, status)
+
+        balance = self.refresh_balance()
+        size = exact(balance.get(self.base, {}).get("total") or 0) or Decimal(0)
+        if abs(size - saved_size) > Decimal("1e-12"):
+            corrections.append(
+                f"position corrected from {saved_size} to {size} {self.base} "
+                "(the exchange's balance is the truth)"
+            )
+        price = saved_price
+        if size > 0 and not price:
+            price = exact(self.client.fetch_ticker(self.symbol).get("last"))
+        self.positions[self.p.feed] = bt.Position(
+            size=float(size), price=float(price or 0) if size > 0 else 0.0
+        )
+        return corrections
