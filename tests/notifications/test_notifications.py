@@ -155,3 +155,28 @@ def test_a_wrong_token_fails_permanently_without_leaking_it(
     row = next(r for r in _rows(db_engine) if r.channel == "telegram")
     assert row.status == "failed" and report.failed == 1
     assert "WRONG-SECRET" not in (row.last_error or "")
+
+
+def test_a_newer_message_never_overtakes_one_backing_off(
+    db_engine, bot_with_owner, telegram, smtp
+) -> None:
+    senders = _senders(telegram, smtp)
+    enqueue(
+        db_engine,
+        messages.trade_entry("n", "buy", 1, "BTC/USDT", 100, "paper"),
+        bot_id=bot_with_owner,
+        dedupe_key="fill:buy",
+    )
+    telegram.faults.append(500)
+    assert dispatch_pending(db_engine, senders).retried == 1  # the BUY backs off
+    enqueue(
+        db_engine,
+        messages.trade_exit("n", "sell", 1, "BTC/USDT", 110, 10, 100, "paper"),
+        bot_id=bot_with_owner,
+        dedupe_key="fill:sell",
+    )
+    assert dispatch_pending(db_engine, senders).sent == 1  # the e-mail of the SELL only
+    assert telegram.texts() == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    assert dispatch_pending(db_engine, senders, now=later).sent == 2
+    assert [" BUY " in t for t in telegram.texts()] == [True, False]

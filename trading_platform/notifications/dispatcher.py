@@ -5,6 +5,10 @@ the same transaction), then sent, then marked ``sent``; a transient failure sche
 next attempt (``retry_after`` from Telegram when given, else exponential backoff) and a
 message that keeps failing, or fails permanently, ends ``failed`` with the reason.
 Claiming first means two dispatchers never send the same row at once.
+
+Messages reach each recipient in the order they were written: a row waits while an older
+pending row of the same user and channel is backing off (so a SELL never overtakes its BUY
+after an outage).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, exists, select, update
+from sqlalchemy.orm import aliased
 
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification, User
@@ -41,6 +46,14 @@ def backoff(attempts: int) -> float:
 
 
 def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str, str, str, int]]:
+    older = aliased(Notification)
+    waits_for_older = exists().where(
+        older.user_id == Notification.user_id,
+        older.channel == Notification.channel,
+        older.status == "pending",
+        older.id < Notification.id,
+        older.next_attempt_at > now,
+    )
     with session_scope(engine) as session:
         rows = session.execute(
             select(
@@ -53,7 +66,11 @@ def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str,
                 User.email,
             )
             .join(User, User.id == Notification.user_id, isouter=True)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .where(
+                Notification.status == "pending",
+                Notification.next_attempt_at <= now,
+                ~waits_for_older,
+            )
             .order_by(Notification.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=Notification)
