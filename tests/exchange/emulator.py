@@ -127,6 +127,8 @@ class Emulator:
         self.on_lost_answer: Any = None
         self.requests: list[tuple[str, str]] = []
         self.order_posts = 0
+        #: the API key of every signed request refused (unknown key or bad signature)
+        self.rejected_keys: list[str] = []
         self.partial_fill_fraction = Decimal(1)
         self.next_order_id = 1000
         self.next_trade_id = 5000
@@ -260,12 +262,14 @@ class Emulator:
         api_key = headers.get("X-MBX-APIKEY")
         account = self.accounts.get(api_key or "")
         if account is None:
+            self.rejected_keys.append(api_key or "")
             raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
         signature = params.pop("signature", "")
         payload = "&".join(part for part in (query, body) if part)
         payload = "&".join(p for p in payload.split("&") if not p.startswith("signature="))
         expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature, expected):
+            self.rejected_keys.append(api_key or "")
             raise ApiError(400, -1022, "Signature for this request is not valid.")
         return account
 

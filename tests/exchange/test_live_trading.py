@@ -2,7 +2,8 @@
 
 The runner runs in a thread as a ``bot_run`` op would; ``TRADING_EXCHANGE_URL_BINANCE`` points
 ccxt at the emulator, the bots trade one-second candles.  The same scenarios run under the
-real Dagster processes in ``tests/e2e/test_exchange_e2e.py``.
+real Dagster processes in ``tests/e2e/test_exchange_e2e.py``, with faults at a fifth of the
+requests over more than 100 bars.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.e2e.harness import wait_for
+from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
 from trading_platform.db import services
 from trading_platform.db.engine import session_scope
@@ -96,23 +98,6 @@ def _exchange_trades(emulator: Emulator) -> list[dict]:
     return emulator.accounts[API_KEY].trades
 
 
-def _assert_books_agree(emulator: Emulator, db_engine, bot_id: int) -> None:
-    """Every exchange fill recorded exactly once, orders and position as the exchange says."""
-    exchange = {str(t["id"]): t for t in _exchange_trades(emulator)}
-    recorded = services.bot_trades(db_engine, bot_id)
-    assert sorted(t.fill_id for t in recorded) == sorted(exchange)
-    for trade in recorded:
-        fill = exchange[trade.fill_id]
-        assert trade.amount == Decimal(fill["qty"]) and trade.price == Decimal(fill["price"])
-    orders = {o.client_order_id: o for o in services.bot_orders(db_engine, bot_id)}
-    for order in emulator.accounts[API_KEY].orders.values():
-        assert orders[order.client_order_id].exchange_order_id == str(order.order_id)
-        assert orders[order.client_order_id].filled == order.executed
-    base = emulator.accounts[API_KEY].balances.get("BTC", Decimal(0))
-    position = services.get_position(db_engine, bot_id, "BTC/USDT")
-    assert position is not None and position.size == base
-
-
 def test_live_bot_buys_and_sells_and_the_books_agree(emulator, registry, db_engine) -> None:
     config = _config(db_engine, registry)
     bot = Running(config, registry, db_engine, incarnation=1)
@@ -121,11 +106,12 @@ def test_live_bot_buys_and_sells_and_the_books_agree(emulator, registry, db_engi
     finally:
         bot.stop()
     assert bot.error is None
-    _assert_books_agree(emulator, db_engine, config.bot_id)
+    assert_books_agree(emulator, API_KEY, db_engine, config.bot_id)
     orders = services.bot_orders(db_engine, config.bot_id)
-    assert [o.client_order_id for o in orders][:2] == ["tp-1-1-1", "tp-1-1-2"] or all(
-        o.client_order_id.startswith(f"tp-{config.bot_id}-1-") for o in orders
-    )
+    prefix = f"tp-{config.bot_id}-1-"
+    assert [o.client_order_id for o in orders] == [
+        f"{prefix}{n}" for n in range(1, len(orders) + 1)
+    ]
     assert {o.logic for o in orders} == {"flip", "flop"}
     sells = [t for t in services.bot_trades(db_engine, config.bot_id) if t.side == "sell"]
     assert sells and all(t.pnl is not None and t.exit_logic == "flop" for t in sells)
@@ -163,28 +149,9 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     assert emulator.order_posts == 1, "a second order was sent for the same signal"
     (order,) = services.bot_orders(db_engine, config.bot_id)
     assert order.status == "closed" and order.client_order_id == f"tp-{config.bot_id}-1-1"
-    _assert_books_agree(emulator, db_engine, config.bot_id)
+    assert_books_agree(emulator, API_KEY, db_engine, config.bot_id)
     reasons = [e.reason for e in services.status_events(db_engine, config.bot_id)]
     assert any("recorded after the restart" in r for r in reasons)
-
-
-def test_faults_at_a_fifth_of_requests_lose_and_double_nothing(
-    emulator, registry, db_engine
-) -> None:
-    if db_engine.dialect.name != "sqlite":
-        pytest.skip("two minutes of faults once is enough: the SQLite run covers it")
-    config = _config(db_engine, registry, params={"hold": 1})
-    emulator.fault_rate = 0.2
-    bot = Running(config, registry, db_engine, incarnation=1)
-    try:
-        wait_for(lambda: bot.runner.bars_seen() >= 105, 240, "100 live bars", interval=1)
-    finally:
-        emulator.fault_rate = 0.0
-        bot.stop()
-    assert bot.error is None
-    client_ids = [o.client_order_id for o in emulator.accounts[API_KEY].orders.values()]
-    assert len(client_ids) == len(set(client_ids)) >= 10
-    _assert_books_agree(emulator, db_engine, config.bot_id)
 
 
 def test_wrong_credentials_fail_once_naming_the_set(emulator, registry, db_engine) -> None:

@@ -1,0 +1,242 @@
+"""Bots on an exchange through the real Dagster processes and the real ccxt client.
+
+The Binance-compatible emulator runs in this test process on 127.0.0.1; the daemon, code
+server and run workers reach it through ``TRADING_EXCHANGE_URL_BINANCE``.  Each live test
+trades on its own account (credential set), so its books can be compared with the exchange's.
+Bots trade one-second candles.  SQLite only: the PostgreSQL variant of the bot database is
+covered by ``tests/exchange/test_live_trading.py`` and the lifecycle e2e tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.e2e.harness import Platform, wait_for
+from tests.exchange.books import assert_books_agree
+from tests.exchange.emulator import Emulator
+from trading_platform.db import services
+from trading_platform.db.engine import session_scope
+from trading_platform.db.models import Notification
+
+pytestmark = pytest.mark.e2e
+
+START_TIMEOUT = 90
+ACCOUNTS = {
+    "ROUNDTRIP": ("rt-key-0001", "rt-secret-0001"),
+    "CRASH": ("crash-key-0002", "crash-secret-0002"),
+    "FAULTS": ("faults-key-0003", "faults-secret-0003"),
+    "WRONG": ("wrong-key-0004", "not-the-secret-0004"),
+}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator(candle_seconds=1, history=200, live=True)
+    for name, (key, secret) in ACCOUNTS.items():
+        emulator.add_account(key, "the-real-secret" if name == "WRONG" else secret, USDT="10000")
+    emulator.timeout_seconds = 1.5
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, emulator: Emulator) -> Iterator[Platform]:
+    env = {
+        "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
+        "TRADING_EXCHANGE_TIMEOUT_MS": "1000",
+    }
+    for name, (key, secret) in ACCOUNTS.items():
+        env[f"TRADING_CREDENTIALS_{name}_API_KEY"] = key
+        env[f"TRADING_CREDENTIALS_{name}_SECRET"] = secret
+    home = tmp_path_factory.mktemp("exchange")
+    platform = Platform(home, f"sqlite:///{home / 'trading.db'}", extra_env=env)
+    platform.start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+        platform.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def owner(platform: Platform) -> int:
+    return services.ensure_user(platform.engine, "e2e-trader", email="trader@example.test")
+
+
+def _bot(platform: Platform, owner: int, name: str, *, mode: str = "live", **config) -> int:
+    body = {
+        "params": {"hold": 2},
+        "risk": {"stake": 0.01},
+        "data": {"history_bars": 5},
+        "heartbeat_interval": 2,
+        **config,
+    }
+    return platform.insert_bot(
+        name,
+        user_id=owner,
+        strategy="flip_flop",
+        mode=mode,
+        exchange="binance",
+        timeframe="1s",
+        config=json.dumps(body),
+    )
+
+
+def _running(platform: Platform, bot_id: int) -> bool:
+    return platform.bot(bot_id).status == "running"
+
+
+def _stop(platform: Platform, bot_id: int) -> None:
+    platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=bot_id)
+    wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
+    wait_for(lambda: not platform.active_runs(bot_id), 60, "run finished")
+
+
+def test_live_bot_buys_and_sells_and_the_books_agree(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    key = ACCOUNTS["ROUNDTRIP"][0]
+    bot_id = _bot(platform, owner, "e2e-live", credentials="ROUNDTRIP")
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    wait_for(lambda: len(emulator.accounts[key].trades) >= 4, 60, "two round trips")
+    _stop(platform, bot_id)
+    assert_books_agree(emulator, key, platform.engine, bot_id)
+    trades = services.bot_trades(platform.engine, bot_id)
+    assert {t.side for t in trades} == {"buy", "sell"}
+    assert all(t.exit_logic == "flop" for t in trades if t.side == "sell")
+
+
+def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    key = ACCOUNTS["CRASH"][0]
+    bot_id = _bot(platform, owner, "e2e-crash", credentials="CRASH", params={"hold": 100_000})
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    # the next order executes, its answer is lost, and the exchange goes dark at once
+    posts = emulator.order_posts
+    emulator.order_faults.append("lost")
+    emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
+    wait_for(
+        lambda: [o.status for o in services.bot_orders(platform.engine, bot_id)] == ["unknown"],
+        60,
+        "the order left unknown",
+    )
+    (run,) = platform.active_runs(bot_id)
+    pid = wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "run worker pid")
+    os.kill(pid, signal.SIGKILL)
+    emulator.on_lost_answer = None
+    emulator.reachable = True
+
+    def relaunched():
+        runs = [r for r in platform.active_runs(bot_id) if r.run_id != run.run_id]
+        return runs[0] if runs and _running(platform, bot_id) else None
+
+    new = wait_for(relaunched, 120, "relaunch after kill -9")
+    assert int(new.tags["trading/incarnation"]) == int(run.tags["trading/incarnation"]) + 1
+    assert emulator.order_posts == posts + 1, "the exchange received a second order"
+    (order,) = services.bot_orders(platform.engine, bot_id)
+    assert order.status == "closed"
+    position = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    assert position.size == emulator.accounts[key].balances["BTC"] > 0
+    _stop(platform, bot_id)
+    assert_books_agree(emulator, key, platform.engine, bot_id)
+    reasons = [e.reason for e in services.status_events(platform.engine, bot_id)]
+    assert any("recorded after the restart" in reason for reason in reasons)
+
+
+def test_faults_at_a_fifth_of_requests_over_100_bars(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    key = ACCOUNTS["FAULTS"][0]
+    bot_id = _bot(platform, owner, "e2e-faults", credentials="FAULTS", params={"hold": 1})
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    (run,) = platform.active_runs(bot_id)
+    first_candle = len(emulator.candles)
+    emulator.fault_rate = 0.2
+    try:
+        wait_for(lambda: len(emulator.candles) - first_candle >= 105, 240, "100 bars", 2)
+    finally:
+        emulator.fault_rate = 0.0
+    assert [r.run_id for r in platform.active_runs(bot_id)] == [run.run_id]  # stayed up
+    assert _running(platform, bot_id)
+    _stop(platform, bot_id)
+    assert len(emulator.accounts[key].orders) >= 10
+    assert_books_agree(emulator, key, platform.engine, bot_id)
+
+
+def test_paper_bot_stopped_and_started_continues_with_position_and_cash(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    bot_id = _bot(platform, owner, "e2e-paper-ccxt", mode="paper", params={"hold": 100_000})
+    wait_for(lambda: services.bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy")
+    _stop(platform, bot_id)
+    saved = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
+    platform.sql("UPDATE trading_bots SET enabled = true WHERE id = :id", id=bot_id)
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running again")
+    first_beat = platform.bot(bot_id).last_heartbeat
+    wait_for(lambda: platform.bot(bot_id).last_heartbeat != first_beat, 30, "a heartbeat")
+    _stop(platform, bot_id)
+    assert len(services.bot_trades(platform.engine, bot_id)) == 1  # held: no second buy
+    again = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    assert again.size == saved.size and again.cash == saved.cash
+
+
+def test_wrong_credentials_error_once_without_a_retry_storm(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    key = ACCOUNTS["WRONG"][0]
+    bot_id = _bot(platform, owner, "e2e-wrong-key", credentials="WRONG")
+    row = wait_for(
+        lambda: (b := platform.bot(bot_id)).status == "error" and b, START_TIMEOUT, "error"
+    )
+    assert "credential set 'WRONG'" in row.last_error and "rejected" in row.last_error
+    platform.wait_for_sensor_ticks(4)
+    assert len(platform.runs(bot_id)) == 1
+    assert platform.bot(bot_id).status == "error"
+    rejected = [r for r in emulator.rejected_keys if r == key]
+    assert len(rejected) == 1, f"{len(rejected)} requests with the rejected key"
+
+
+def test_exchange_unreachable_for_a_while(
+    platform: Platform, emulator: Emulator, owner: int
+) -> None:
+    bot_id = _bot(platform, owner, "e2e-outage", mode="paper", params={"hold": 100_000})
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    (run,) = platform.active_runs(bot_id)
+    emulator.reachable = False
+    try:
+        wait_for(
+            lambda: any(
+                "data feed unhealthy" in e.reason
+                for e in services.status_events(platform.engine, bot_id)
+            ),
+            60,
+            "the outage noticed",
+        )
+    finally:
+        emulator.reachable = True
+    wait_for(
+        lambda: any(
+            "data feed recovered" in e.reason
+            for e in services.status_events(platform.engine, bot_id)
+        ),
+        60,
+        "the feed recovered",
+    )
+    assert [r.run_id for r in platform.active_runs(bot_id)] == [run.run_id]  # survived
+    with session_scope(platform.engine) as session:
+        kinds = [
+            n.type
+            for n in session.scalars(select(Notification).where(Notification.bot_id == bot_id))
+        ]
+    assert kinds.count("DATA_FEED_FAILURE") == 1
+    _stop(platform, bot_id)
