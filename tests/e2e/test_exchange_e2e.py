@@ -240,3 +240,19 @@ def test_exchange_unreachable_for_a_while(
         ]
     assert kinds.count("DATA_FEED_FAILURE") == 1
     _stop(platform, bot_id)
+
+
+def test_no_key_or_secret_in_any_file_the_platform_wrote(platform: Platform) -> None:
+    """The bot database, Dagster's run storage (run config, tags, event logs), compute logs
+    and the daemon's log all live under the platform's home: grep every byte of them."""
+    secrets = [value.encode() for pair in ACCOUNTS.values() for value in pair]
+    files = [path for path in platform.home.rglob("*") if path.is_file()]
+    assert any(path.name == "trading.db" for path in files)
+    assert any("compute_logs" in str(path) for path in files)
+    leaks = [
+        (str(path), secret.decode())
+        for path in files
+        for secret in secrets
+        if secret in path.read_bytes()
+    ]
+    assert leaks == []

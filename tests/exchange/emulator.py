@@ -127,6 +127,8 @@ class Emulator:
         self.on_lost_answer: Any = None
         self.requests: list[tuple[str, str]] = []
         self.order_posts = 0
+        #: wall-clock time at which each order request arrived
+        self.order_arrivals: list[float] = []
         #: the API key of every signed request refused (unknown key or bad signature)
         self.rejected_keys: list[str] = []
         self.partial_fill_fraction = Decimal(1)
@@ -444,6 +446,7 @@ class Emulator:
 
     def _create(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
         self.order_posts += 1
+        self.order_arrivals.append(time.time())
         client_id = params.get("newClientOrderId") or f"emu-{self.next_order_id + 1}"
         if any(o.client_order_id == client_id for o in account.orders.values()):
             raise ApiError(400, -2010, "Duplicate order sent.")

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 4
 RETRY_START_SECONDS = 0.5
 FINAL_STATUSES = ("closed", "canceled", "rejected", "expired")
+#: backtrader's order arguments a live order cannot honour (``transmit`` is True by default)
+_BRACKET_ARGS = ("oco", "trailamount", "trailpercent", "parent", "histnotify")
+_PASSED_THROUGH = ("transmit", "_checksubmit")
 
 
 @dataclass
@@ -139,13 +142,6 @@ class LiveBroker(bt.BrokerBase):
         exectype: int | None = None,
         valid: Any = None,
         tradeid: int = 0,
-        oco: Any = None,
-        trailamount: Any = None,
-        trailpercent: Any = None,
-        parent: Any = None,
-        transmit: bool = True,
-        histnotify: bool = False,
-        _checksubmit: bool = True,
         **kwargs: Any,
     ) -> bt.Order:
         order = bt.BuyOrder(
@@ -158,8 +154,7 @@ class LiveBroker(bt.BrokerBase):
             valid=valid,
             tradeid=tradeid,
         )
-        order.addinfo(**kwargs)
-        return self._submit(order)
+        return self._place(order, kwargs)
 
     def sell(
         self,
@@ -171,13 +166,6 @@ class LiveBroker(bt.BrokerBase):
         exectype: int | None = None,
         valid: Any = None,
         tradeid: int = 0,
-        oco: Any = None,
-        trailamount: Any = None,
-        trailpercent: Any = None,
-        parent: Any = None,
-        transmit: bool = True,
-        histnotify: bool = False,
-        _checksubmit: bool = True,
         **kwargs: Any,
     ) -> bt.Order:
         order = bt.SellOrder(
@@ -190,7 +178,17 @@ class LiveBroker(bt.BrokerBase):
             valid=valid,
             tradeid=tradeid,
         )
-        order.addinfo(**kwargs)
+        return self._place(order, kwargs)
+
+    def _place(self, order: bt.Order, kwargs: dict[str, Any]) -> bt.Order:
+        """backtrader passes its bracket and trailing arguments along with the strategy's own
+        keywords (``logic``); the former are not supported live, the latter become info."""
+        unsupported = [key for key in _BRACKET_ARGS if kwargs.get(key)]
+        order.addinfo(
+            **{k: v for k, v in kwargs.items() if k not in _BRACKET_ARGS + _PASSED_THROUGH}
+        )
+        if unsupported:
+            return self._refuse(order, f"{', '.join(unsupported)} orders are not supported live")
         return self._submit(order)
 
     def cancel(self, order: bt.Order, bracket: bool = False) -> None:

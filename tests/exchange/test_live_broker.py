@@ -1,0 +1,160 @@
+"""The live broker's order types one by one: partial fills, limit orders, cancels.
+
+A Cerebro runs the broker in a thread on a live :class:`QueueFeed` that the test feeds bar by
+bar, so each step is explicit; the exchange is the emulator behind the real ccxt client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import backtrader as bt
+import pytest
+
+from tests.e2e.harness import wait_for
+from tests.exchange.emulator import Emulator
+from trading_platform.db import services
+from trading_platform.engine.ledger import OrderLedger
+from trading_platform.engine.live_broker import LiveBroker
+from trading_platform.engine.replay import Bar, QueueFeed
+from trading_platform.exchanges.client import make_client
+from trading_platform.exchanges.credentials import Credentials
+
+KEY, SECRET = "broker-key", "broker-secret"
+
+
+class Scripted(bt.Strategy):
+    """Runs the test's instruction for each bar and keeps every notification it gets."""
+
+    params = (("steps", None), ("seen", None))
+
+    def next(self) -> None:
+        step = self.p.steps.get(len(self))
+        if step is not None:
+            step(self)
+
+    def notify_order(self, order: bt.Order) -> None:
+        self.p.seen.append((order.ref, order.getstatusname(), order.executed.size))
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator(candle_seconds=60, history=10)
+    emulator.add_account(KEY, SECRET, USDT="10000")
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+def _run(emulator, db_engine, steps):
+    client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
+    client.load_markets()
+    bot_id = services.add_bot(db_engine, name="broker", enabled=False)
+    feed = QueueFeed()
+    broker = LiveBroker(
+        client,
+        OrderLedger(db_engine, bot_id, "run-b", "BTC/USDT"),
+        "BTC/USDT",
+        "tp-9-1-",
+        feed=feed,
+    )
+    broker.recover(Decimal(0), None)
+    seen: list = []
+    cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
+    cerebro.setbroker(broker)
+    cerebro.adddata(feed)
+    cerebro.addstrategy(Scripted, steps=steps, seen=seen)
+    thread = threading.Thread(target=cerebro.run, daemon=True)
+    thread.start()
+    state = {"bars": 0}
+
+    def bar() -> None:
+        state["bars"] += 1
+        price = float(emulator.last_price)
+        when = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=state["bars"])
+        feed.bars.put(Bar(when, price, price, price, price, 1.0))
+
+    def stop() -> None:
+        feed.stop_feed()
+        thread.join(timeout=10)
+
+    return bot_id, broker, seen, bar, stop
+
+
+def test_market_order_filled_in_two_parts_is_one_order_and_two_fills(emulator, db_engine) -> None:
+    emulator.partial_fill_fraction = Decimal("0.4")
+    orders = {}
+    bot_id, broker, seen, bar, stop = _run(
+        emulator, db_engine, {1: lambda s: orders.setdefault("buy", s.buy(size=0.01, logic="in"))}
+    )
+    try:
+        bar()
+        wait_for(lambda: any(status == "Completed" for _, status, _ in seen), 10, "completed")
+    finally:
+        stop()
+    assert [status for _, status, _ in seen] == ["Submitted", "Accepted", "Completed"]
+    fills = services.bot_trades(db_engine, bot_id)
+    assert sorted(f.amount for f in fills) == [Decimal("0.004"), Decimal("0.006")]
+    (order,) = services.bot_orders(db_engine, bot_id)
+    assert order.status == "closed" and order.filled == Decimal("0.01") and order.logic == "in"
+    assert broker.getposition(broker.p.feed).size == pytest.approx(0.01 - 0.00001)  # base fee
+
+
+def test_limit_order_rests_then_fills_when_the_price_crosses(emulator, db_engine) -> None:
+    below = float(emulator.last_price) - 100
+    bot_id, broker, seen, bar, stop = _run(
+        emulator, db_engine, {1: lambda s: s.buy(size=0.01, price=below, exectype=bt.Order.Limit)}
+    )
+    try:
+        bar()
+        wait_for(lambda: [s for _, s, _ in seen] == ["Submitted", "Accepted"], 10, "accepted")
+        (order,) = services.bot_orders(db_engine, bot_id)
+        assert order.status == "open" and order.price == Decimal(str(below))
+        emulator.move_price(str(below - 1))  # the market trades through the limit
+        bar()  # the broker follows open orders once per bar
+        wait_for(lambda: seen[-1][1] == "Completed", 10, "filled")
+    finally:
+        stop()
+    (fill,) = services.bot_trades(db_engine, bot_id)
+    assert fill.price == Decimal(str(below)) and fill.amount == Decimal("0.01")
+
+
+def test_cancel_reaches_the_exchange_and_the_strategy(emulator, db_engine) -> None:
+    above = float(emulator.last_price) + 5000
+    placed = {}
+    emulator.accounts[KEY].balances["BTC"] = Decimal("1")
+    steps = {
+        1: lambda s: placed.setdefault("o", s.sell(size=0.5, price=above, exectype=bt.Order.Limit)),
+        2: lambda s: s.cancel(placed["o"]),
+    }
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, steps)
+    try:
+        bar()
+        wait_for(lambda: len(seen) >= 2, 10, "accepted")
+        bar()
+        wait_for(lambda: seen[-1][1] == "Canceled", 10, "cancelled")
+    finally:
+        stop()
+    (order,) = services.bot_orders(db_engine, bot_id)
+    assert order.status == "canceled"
+    (at_exchange,) = emulator.accounts[KEY].orders.values()
+    assert at_exchange.status == "CANCELED"
+    assert services.bot_trades(db_engine, bot_id) == []
+
+
+def test_an_order_the_exchange_refuses_is_rejected_to_the_strategy(emulator, db_engine) -> None:
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {1: lambda s: s.buy(size=100.0)},  # far more than the cash
+    )
+    try:
+        bar()
+        wait_for(lambda: seen and seen[-1][1] == "Rejected", 10, "rejected")
+    finally:
+        stop()
+    (order,) = services.bot_orders(db_engine, bot_id)
+    assert order.status == "rejected" and emulator.accounts[KEY].orders == {}
