@@ -35,6 +35,7 @@ from typing import Any
 
 import backtrader as bt
 
+from trading_platform.db.models import TradingOrder
 from trading_platform.engine.ledger import ExchangeFill, OrderLedger, exact
 
 log = logging.getLogger(__name__)
@@ -396,11 +397,7 @@ class LiveBroker(bt.BrokerBase):
         tracked.filled += fill.amount
         buying = tracked.side == "buy"
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
-        fee_in_quote = (
-            fill.fee
-            if fill.fee_currency == self.quote
-            else (fill.fee * fill.price if fill.fee_currency == self.base else Decimal(0))
-        )
+        fee_in_quote = self._fee_in_quote(fill)
         data = self.p.feed
         position = self.positions[data]
         entry_price = position.price
@@ -456,68 +453,22 @@ class LiveBroker(bt.BrokerBase):
         self.cash = float(balance.get(self.quote, {}).get("total") or 0.0)
         return balance
 
+    def _fee_in_quote(self, fill: ExchangeFill) -> Decimal:
+        """The fill's fee in the quote currency; a fee in a third currency (BNB) is not
+        converted: the ledger keeps it at 0 and the balance shows the truth."""
+        if fill.fee_currency == self.quote:
+            return fill.fee
+        if fill.fee_currency == self.base:
+            return fill.fee * fill.price
+        return Decimal(0)
+
     def recover(self, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
         """Resolve what the previous incarnation left, and take cash and position from the
         exchange; returns the corrections made (empty when the database was right)."""
-        import ccxt
-
         corrections: list[str] = []
+        last_buy: Decimal | None = None
         for row in self.ledger.unresolved():
-            found = self.lookup(row.client_order_id)
-            if found is None:
-                self.ledger.update(row.client_order_id, None, "rejected")
-                corrections.append(f"order {row.client_order_id} never reached the exchange")
-                continue
-            tracked = TrackedOrder(
-                row.client_order_id,
-                row.side,
-                row.type,
-                row.amount,
-                row.price,
-                None,
-                int(row.created_at.timestamp() * 1000) if row.created_at else 0,
-                exchange_order_id=str(found["id"]),
-                logic=row.logic,
-            )
-            fills = self.fills_of(tracked)
-            for fill in fills:
-                tracked.fill_ids.add(fill.fill_id)
-                fee_in_quote = (
-                    fill.fee if fill.fee_currency == self.quote else fill.fee * fill.price
-                )
-                pnl = (
-                    fill.amount * (fill.price - saved_price)
-                    if row.side == "sell" and saved_price
-                    else None
-                )
-                if self.ledger.record_fill(
-                    row.client_order_id,
-                    row.side,
-                    fill,
-                    fee_in_quote=fee_in_quote,
-                    pnl=pnl,
-                    entry_logic=None,
-                    exit_logic=row.logic if row.side == "sell" else None,
-                ):
-                    corrections.append(
-                        f"fill {fill.fill_id} of order {row.client_order_id} "
-                        f"({row.side} {fill.amount} @ {fill.price}) recorded after the restart"
-                    )
-            status = found.get("status") or "open"
-            if status not in FINAL_STATUSES:
-                if self.p.open_orders_on_restart == "adopt":
-                    self.tracked[row.client_order_id] = tracked
-                    corrections.append(f"open order {row.client_order_id} adopted")
-                else:
-                    try:
-                        found = self.client.cancel_order(found["id"], self.symbol)
-                        status = "canceled"
-                    except ccxt.OrderNotFound:
-                        found = self.client.fetch_order(found["id"], self.symbol)
-                        status = found.get("status") or "closed"
-                    corrections.append(f"open order {row.client_order_id} cancelled")
-            self.ledger.update(row.client_order_id, found, status)
-
+            last_buy = self._resolve(row, saved_price, corrections) or last_buy
         balance = self.refresh_balance()
         size = exact(balance.get(self.base, {}).get("total") or 0) or Decimal(0)
         if abs(size - saved_size) > Decimal("1e-12"):
@@ -525,10 +476,68 @@ class LiveBroker(bt.BrokerBase):
                 f"position corrected from {saved_size} to {size} {self.base} "
                 "(the exchange's balance is the truth)"
             )
-        price = saved_price
+        price = saved_price or last_buy
         if size > 0 and not price:
             price = exact(self.client.fetch_ticker(self.symbol).get("last"))
         self.positions[self.p.feed] = bt.Position(
             size=float(size), price=float(price or 0) if size > 0 else 0.0
         )
         return corrections
+
+    def _resolve(
+        self, row: TradingOrder, saved_price: Decimal | None, corrections: list[str]
+    ) -> Decimal | None:
+        """One order a previous incarnation left unresolved; returns its last buy price."""
+        import ccxt
+
+        found = self.lookup(row.client_order_id)
+        if found is None:
+            self.ledger.update(row.client_order_id, None, "rejected")
+            corrections.append(f"order {row.client_order_id} never reached the exchange")
+            return None
+        tracked = TrackedOrder(
+            row.client_order_id,
+            row.side,
+            row.type,
+            row.amount,
+            row.price,
+            None,
+            int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+            exchange_order_id=str(found["id"]),
+            logic=row.logic,
+        )
+        last_buy = None
+        for fill in self.fills_of(tracked):
+            tracked.fill_ids.add(fill.fill_id)
+            selling = row.side == "sell"
+            new = self.ledger.record_fill(
+                row.client_order_id,
+                row.side,
+                fill,
+                fee_in_quote=self._fee_in_quote(fill),
+                pnl=fill.amount * (fill.price - saved_price) if selling and saved_price else None,
+                entry_logic=None if selling else row.logic,
+                exit_logic=row.logic if selling else None,
+            )
+            if new:
+                corrections.append(
+                    f"fill {fill.fill_id} of order {row.client_order_id} "
+                    f"({row.side} {fill.amount} @ {fill.price}) recorded after the restart"
+                )
+            if not selling:
+                last_buy = fill.price
+        status = found.get("status") or "open"
+        if status not in FINAL_STATUSES:
+            if self.p.open_orders_on_restart == "adopt":
+                self.tracked[row.client_order_id] = tracked
+                corrections.append(f"open order {row.client_order_id} adopted")
+            else:
+                try:
+                    found = self.client.cancel_order(found["id"], self.symbol)
+                    status = "canceled"
+                except ccxt.OrderNotFound:
+                    found = self.client.fetch_order(found["id"], self.symbol)
+                    status = found.get("status") or "closed"
+                corrections.append(f"open order {row.client_order_id} cancelled")
+        self.ledger.update(row.client_order_id, found, status)
+        return last_buy
