@@ -202,9 +202,19 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
         wait_for(lambda: bot.runner.bars_seen() >= 2, 30, "live bars")
         emulator.reachable = False
         wait_for(lambda: not bot.runner.feed_healthy, 30, "the feed to notice the outage")
+        wait_for(
+            lambda: services.get_bot(db_engine, config.bot_id).feed_problem,
+            10,
+            "the heartbeat to report the failing feed",
+        )
         before = bot.runner.bars_seen()
         emulator.reachable = True
         wait_for(lambda: bot.runner.feed_healthy, 30, "recovery")
+        wait_for(
+            lambda: services.get_bot(db_engine, config.bot_id).feed_problem is None,
+            10,
+            "the heartbeat to report the feed healthy again",
+        )
         wait_for(lambda: bot.runner.bars_seen() >= before + 3, 30, "backfilled candles")
     finally:
         bot.stop()

@@ -44,6 +44,17 @@ def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
     assert off and never
 
 
+def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine) -> None:
+    bot_id = _bot(db_engine, "feedless")
+    services.update_bot_status(db_engine, bot_id, "running", "t")
+    services.heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert not row.healthy and row.problem == "data feed failing: RequestTimeout 3 times in a row"
+    services.heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert row.healthy
+
+
 def _fill(engine, bot_id, n, side, amount, price, fee, pnl, day):
     services.record_trade(
         engine,

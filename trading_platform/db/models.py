@@ -75,6 +75,8 @@ class TradingBot(Base):
     restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     current_balance: Mapped[Decimal | None]
     total_pnl: Mapped[Decimal | None]
+    #: why the bot's live data feed is failing, written by every heartbeat (NULL: healthy)
+    feed_problem: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )

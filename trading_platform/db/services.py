@@ -59,6 +59,7 @@ class BotRow:
     last_error: str | None
     current_balance: Decimal | None = None
     total_pnl: Decimal | None = None
+    feed_problem: str | None = None
 
     def desired(self) -> dict[str, Any]:
         """The desired columns, normalised so that equal configs hash equally."""
@@ -96,6 +97,7 @@ _BOT_ROW_COLUMNS = (
     TradingBot.last_error,
     TradingBot.current_balance,
     TradingBot.total_pnl,
+    TradingBot.feed_problem,
 )
 
 
@@ -253,10 +255,12 @@ def heartbeat(
     *,
     balance: Any = None,
     total_pnl: Any = None,
+    feed_problem: str | None = None,
     at: dt.datetime | None = None,
 ) -> None:
-    """``last_heartbeat`` now; balance and P&L too when given."""
-    values: dict[str, Any] = {"last_heartbeat": at or utcnow()}
+    """``last_heartbeat`` now; balance and P&L too when given; ``feed_problem`` always (None
+    clears it), so it is never older than the heartbeat."""
+    values: dict[str, Any] = {"last_heartbeat": at or utcnow(), "feed_problem": feed_problem}
     if balance is not None:
         values["current_balance"] = to_decimal(balance)
     if total_pnl is not None:

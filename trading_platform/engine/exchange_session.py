@@ -86,7 +86,7 @@ class FeedHealth:
     def unhealthy(self, why: str) -> None:
         self.outages += 1
         runner = self.runner
-        runner.feed_healthy = False
+        runner.feed_problem = why
         runner.status("running", f"data feed unhealthy: {why}; retrying with backoff")
         if runner.config.notifications.error_notifications:
             outbox.enqueue(
@@ -99,7 +99,7 @@ class FeedHealth:
             )
 
     def recovered(self) -> None:
-        self.runner.feed_healthy = True
+        self.runner.feed_problem = None
         self.runner.status("running", "data feed recovered; missed candles backfilled")
 
 

@@ -151,6 +151,7 @@ class Heartbeat(threading.Thread):
             self.config.bot_id,
             balance=value if with_balance else None,
             total_pnl=(value - self.config.broker.cash) if with_balance and value else None,
+            feed_problem=self.runner.feed_problem,
         )
 
     def run(self) -> None:
@@ -197,8 +198,9 @@ class BotRunner:
         self._cerebro: bt.Cerebro | None = None
         self.feed: QueueFeed | None = None
         self.stop_requested = threading.Event()
-        #: False while the live data feed is failing (set by the exchange session)
-        self.feed_healthy = True
+        #: why the live data feed is failing, None while it works (set by the exchange
+        #: session, reported by every heartbeat)
+        self.feed_problem: str | None = None
         self.sink: DatabaseSink | None = None
 
     # -- control from other threads -------------------------------------------------------
@@ -216,6 +218,10 @@ class BotRunner:
         return cerebro.broker.getvalue()
 
     # -- observing a running bot (tests, benchmarks) ----------------------------------------
+    @property
+    def feed_healthy(self) -> bool:
+        return self.feed_problem is None
+
     def _recorder(self) -> TradeRecorder | None:
         cerebro = self._cerebro
         strategies = getattr(cerebro, "runningstrats", None) if cerebro is not None else None

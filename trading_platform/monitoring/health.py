@@ -1,7 +1,8 @@
 """Is every bot alive?  One row per bot from ``trading_bots`` and the set of active runs.
 
-A bot is *healthy* when it is enabled, running, and its heartbeat is younger than
-``stale_factor`` × its heartbeat interval; disabled bots are *stopped*, not unhealthy.
+A bot is *healthy* when it is enabled, running, its heartbeat is younger than
+``stale_factor`` × its heartbeat interval and that heartbeat reports no data-feed problem;
+disabled bots are *stopped*, not unhealthy.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def bot_health(
             )
         elif watched and bot.status != "running":
             problem = f"status {bot.status}"
+        elif watched and bot.feed_problem:
+            problem = f"data feed failing: {bot.feed_problem}"
         rows.append(
             BotHealth(
                 bot_id=bot.id,
