@@ -158,3 +158,29 @@ def test_an_order_the_exchange_refuses_is_rejected_to_the_strategy(emulator, db_
         stop()
     (order,) = services.bot_orders(db_engine, bot_id)
     assert order.status == "rejected" and emulator.accounts[KEY].orders == {}
+
+
+def test_an_order_that_never_arrived_is_rejected_only_after_the_arrival_window(
+    emulator, db_engine, monkeypatch
+) -> None:
+    monkeypatch.setattr("trading_platform.engine.live_broker.RETRY_START_SECONDS", 0.01)
+    emulator.timeout_seconds = 0.2
+    emulator.order_faults.extend(["timeout"] * 4)  # every attempt dies before the exchange
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, {1: lambda s: s.buy(size=0.01)})
+    try:
+        bar()
+        wait_for(
+            lambda: [o.status for o in services.bot_orders(db_engine, bot_id)] == ["unknown"],
+            20,
+            "the order left unknown",
+        )
+        bar()  # looked up again: not found, but it could still arrive, so it stays pending
+        wait_for(lambda: broker.bars_followed >= 2, 10, "the second bar followed")
+        assert [s for _, s, _ in seen] == ["Submitted"]
+        monkeypatch.setattr("trading_platform.engine.live_broker.ARRIVAL_WINDOW_MS", 0)
+        bar()
+        wait_for(lambda: seen[-1][1] == "Rejected", 10, "rejected to the strategy")
+    finally:
+        stop()
+    (order,) = services.bot_orders(db_engine, bot_id)
+    assert order.status == "rejected" and emulator.order_posts == 0

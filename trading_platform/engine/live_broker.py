@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 4
 RETRY_START_SECONDS = 0.5
 FINAL_STATUSES = ("closed", "canceled", "rejected", "expired")
+#: an order not found this long after it was sent can no longer arrive: the exchange refuses
+#: a signed request older than its receive window (Binance's ``recvWindow``, 10 s, which
+#: ``make_client`` sets), so only then may "not found" mean "never sent"
+ARRIVAL_WINDOW_MS = 15_000
 #: backtrader's order arguments a live order cannot honour (``transmit`` is True by default)
 _BRACKET_ARGS = ("oco", "trailamount", "trailpercent", "parent", "histnotify")
 _PASSED_THROUGH = ("transmit", "_checksubmit")
@@ -63,6 +67,10 @@ class TrackedOrder:
     filled: Decimal = Decimal(0)
     fill_ids: set[str] = field(default_factory=set)
     logic: str | None = None
+
+
+def _age_ms(created_ms: int) -> int:
+    return int(time.time() * 1000) - created_ms
 
 
 class OrderNotSent(Exception):
@@ -93,6 +101,8 @@ class LiveBroker(bt.BrokerBase):
         self.tracked: dict[str, TrackedOrder] = {}
         self._entry_logic: str | None = None
         self._stop = threading.Event()
+        #: how many bars the broker has followed its orders on (for tests and benchmarks)
+        self.bars_followed = 0
 
     # -- backtrader's broker interface ------------------------------------------------------
     def start(self) -> None:
@@ -217,6 +227,7 @@ class LiveBroker(bt.BrokerBase):
             self.refresh_balance()
         except ccxt.NetworkError as exc:
             log.warning("exchange unreachable while following orders: %s", exc)
+        self.bars_followed += 1
 
     # -- sending --------------------------------------------------------------------------------
     def _submit(self, order: bt.Order) -> bt.Order:
@@ -342,6 +353,8 @@ class LiveBroker(bt.BrokerBase):
     def _poll(self, tracked: TrackedOrder) -> None:
         if tracked.exchange_order_id is None:  # the answer was lost: ask by our id
             found = self.lookup(tracked.client_order_id)
+            if found is None and _age_ms(tracked.created_ms) < ARRIVAL_WINDOW_MS:
+                return  # it may still arrive: ask again next bar
             if found is None:
                 self.ledger.update(tracked.client_order_id, None, "rejected")
                 del self.tracked[tracked.client_order_id]
@@ -491,6 +504,10 @@ class LiveBroker(bt.BrokerBase):
         import ccxt
 
         found = self.lookup(row.client_order_id)
+        created_ms = int(row.created_at.timestamp() * 1000) if row.created_at else 0
+        if found is None and _age_ms(created_ms) < ARRIVAL_WINDOW_MS:
+            self._stop.wait((ARRIVAL_WINDOW_MS - _age_ms(created_ms)) / 1000)
+            found = self.lookup(row.client_order_id)
         if found is None:
             self.ledger.update(row.client_order_id, None, "rejected")
             corrections.append(f"order {row.client_order_id} never reached the exchange")
@@ -502,7 +519,7 @@ class LiveBroker(bt.BrokerBase):
             row.amount,
             row.price,
             None,
-            int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+            created_ms,
             exchange_order_id=str(found["id"]),
             logic=row.logic,
         )

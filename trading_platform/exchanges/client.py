@@ -19,6 +19,9 @@ OFFLINE_SAFE_OPTIONS: dict[str, Any] = {
     "fetchMargins": False,
     "fetchMarkets": {"types": ["spot"]},
     "defaultType": "spot",
+    # how old a signed request may be when it arrives (Binance and its kin); the live broker
+    # relies on it to tell a lost order from one that never arrived
+    "recvWindow": 10_000,
 }
 
 
