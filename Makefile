@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/trading-platform run
 
+# The suite mostly waits on Dagster processes and exchanges (under 20 % of one core when run
+# serially), so test files run in 3 workers; each file stays on one worker (module fixtures).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

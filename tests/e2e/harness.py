@@ -92,6 +92,7 @@ class Platform:
             TRADING_SENSOR_INTERVAL_SECONDS="2",
             TRADING_RESTART_BACKOFF_SECONDS="1",
             TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
+            TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
             TRADING_STRATEGY_PATHS=str(REPO_ROOT / "tests" / "e2e" / "plugins"),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",

@@ -3,8 +3,10 @@
 The Binance-compatible emulator runs in this test process on 127.0.0.1; the daemon, code
 server and run workers reach it through ``TRADING_EXCHANGE_URL_BINANCE``.  Each live test
 trades on its own account (credential set), so its books can be compared with the exchange's.
-Bots trade one-second candles.  SQLite only: the PostgreSQL variant of the bot database is
-covered by ``tests/exchange/test_live_trading.py`` and the lifecycle e2e tests.
+Bots trade one-second candles.  The faults test needs 100 of them, so it trades on a second
+emulator, served as ``binanceus`` (the same API), from the start of the module: its bot runs
+beside the other tests and is checked at the end.  SQLite only: the PostgreSQL variant of the
+bot database is covered by ``tests/exchange/test_live_trading.py`` and the lifecycle tests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -31,7 +34,7 @@ START_TIMEOUT = 90
 ACCOUNTS = {
     "ROUNDTRIP": ("rt-key-0001", "rt-secret-0001"),
     "CRASH": ("crash-key-0002", "crash-secret-0002"),
-    "FAULTS": ("faults-key-0003", "faults-secret-0003"),
+    "FAULTS": ("faults-key-0003", "faults-secret-0003"),  # on the faulty emulator
     "WRONG": ("wrong-key-0004", "not-the-secret-0004"),
 }
 
@@ -40,7 +43,10 @@ ACCOUNTS = {
 def emulator() -> Iterator[Emulator]:
     emulator = Emulator(candle_seconds=1, history=200, live=True)
     for name, (key, secret) in ACCOUNTS.items():
-        emulator.add_account(key, "the-real-secret" if name == "WRONG" else secret, USDT="10000")
+        if name != "FAULTS":
+            emulator.add_account(
+                key, "the-real-secret" if name == "WRONG" else secret, USDT="10000"
+            )
     emulator.timeout_seconds = 1.5
     emulator.start()
     yield emulator
@@ -48,9 +54,21 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, emulator: Emulator) -> Iterator[Platform]:
+def faulty() -> Iterator[Emulator]:
+    """The exchange that fails a fifth of all requests (timeouts, 429, 5xx) once its bot runs."""
+    emulator = Emulator(candle_seconds=1, history=200, live=True)
+    emulator.add_account(*ACCOUNTS["FAULTS"], USDT="10000")
+    emulator.timeout_seconds = 1.5
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, emulator: Emulator, faulty: Emulator) -> Iterator[Platform]:
     env = {
         "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
+        "TRADING_EXCHANGE_URL_BINANCEUS": faulty.url,
         "TRADING_EXCHANGE_TIMEOUT_MS": "1000",
     }
     for name, (key, secret) in ACCOUNTS.items():
@@ -71,7 +89,15 @@ def owner(platform: Platform) -> int:
     return services.ensure_user(platform.engine, "e2e-trader", email="trader@example.test")
 
 
-def _bot(platform: Platform, owner: int, name: str, *, mode: str = "live", **config) -> int:
+def _bot(
+    platform: Platform,
+    owner: int,
+    name: str,
+    *,
+    mode: str = "live",
+    exchange: str = "binance",
+    **config,
+) -> int:
     body = {
         "params": {"hold": 2},
         "risk": {"stake": 0.01},
@@ -84,10 +110,37 @@ def _bot(platform: Platform, owner: int, name: str, *, mode: str = "live", **con
         user_id=owner,
         strategy="flip_flop",
         mode=mode,
-        exchange="binance",
+        exchange=exchange,
         timeframe="1s",
         config=json.dumps(body),
     )
+
+
+@dataclass
+class FaultyRun:
+    bot_id: int
+    run_id: str
+    first_candle: int
+
+
+@pytest.fixture(scope="module", autouse=True)
+def faulty_run(platform: Platform, faulty: Emulator, owner: int) -> Iterator[FaultyRun]:
+    """Starts the faults test's bot before the first test of the module."""
+    bot_id = _bot(
+        platform,
+        owner,
+        "e2e-faults",
+        exchange="binanceus",
+        credentials="FAULTS",
+        params={"hold": 1},
+    )
+    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "the faulty bot running")
+    (run,) = platform.active_runs(bot_id)
+    faulty.fault_rate = 0.2
+    try:
+        yield FaultyRun(bot_id, run.run_id, len(faulty.candles))
+    finally:
+        faulty.fault_rate = 0.0
 
 
 def _running(platform: Platform, bot_id: int) -> bool:
@@ -150,26 +203,6 @@ def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
     assert_books_agree(emulator, key, platform.engine, bot_id)
     reasons = [e.reason for e in services.status_events(platform.engine, bot_id)]
     assert any("recorded after the restart" in reason for reason in reasons)
-
-
-def test_faults_at_a_fifth_of_requests_over_100_bars(
-    platform: Platform, emulator: Emulator, owner: int
-) -> None:
-    key = ACCOUNTS["FAULTS"][0]
-    bot_id = _bot(platform, owner, "e2e-faults", credentials="FAULTS", params={"hold": 1})
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
-    (run,) = platform.active_runs(bot_id)
-    first_candle = len(emulator.candles)
-    emulator.fault_rate = 0.2
-    try:
-        wait_for(lambda: len(emulator.candles) - first_candle >= 105, 240, "100 bars", 2)
-    finally:
-        emulator.fault_rate = 0.0
-    assert [r.run_id for r in platform.active_runs(bot_id)] == [run.run_id]  # stayed up
-    assert _running(platform, bot_id)
-    _stop(platform, bot_id)
-    assert len(emulator.accounts[key].orders) >= 10
-    assert_books_agree(emulator, key, platform.engine, bot_id)
 
 
 def test_paper_bot_stopped_and_started_continues_with_position_and_cash(
@@ -240,6 +273,20 @@ def test_exchange_unreachable_for_a_while(
         ]
     assert kinds.count("DATA_FEED_FAILURE") == 1
     _stop(platform, bot_id)
+
+
+def test_faults_at_a_fifth_of_requests_over_100_bars(
+    platform: Platform, faulty: Emulator, faulty_run: FaultyRun
+) -> None:
+    key = ACCOUNTS["FAULTS"][0]
+    bot_id = faulty_run.bot_id
+    wait_for(lambda: len(faulty.candles) - faulty_run.first_candle >= 102, 240, "100 bars", 2)
+    faulty.fault_rate = 0.0
+    assert [r.run_id for r in platform.active_runs(bot_id)] == [faulty_run.run_id]  # stayed up
+    assert _running(platform, bot_id)
+    _stop(platform, bot_id)
+    assert len(faulty.accounts[key].orders) >= 10
+    assert_books_agree(faulty, key, platform.engine, bot_id)
 
 
 def test_no_key_or_secret_in_any_file_the_platform_wrote(platform: Platform) -> None:

@@ -41,8 +41,8 @@ class DispatchReport:
     reasons: list[str] = field(default_factory=list)
 
 
-def backoff(attempts: int) -> float:
-    return min(BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+def backoff(attempts: int, start: float = BACKOFF_SECONDS) -> float:
+    return min(start * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
 
 
 def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str, str, str, int]]:
@@ -104,6 +104,7 @@ def dispatch_pending(
     now: dt.datetime | None = None,
     limit: int = 100,
     max_attempts: int = MAX_ATTEMPTS,
+    backoff_seconds: float = BACKOFF_SECONDS,
 ) -> DispatchReport:
     """One pass over the due messages; returns what happened."""
     now = now or utcnow()
@@ -143,7 +144,11 @@ def dispatch_pending(
                 )
                 report.failed += 1
             else:
-                delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+                delay = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else backoff(attempts, backoff_seconds)
+                )
                 _finish(
                     engine,
                     notification_id,

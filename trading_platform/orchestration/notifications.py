@@ -24,7 +24,7 @@ from trading_platform.notifications.dispatcher import dispatch_pending
 from trading_platform.notifications.senders import EmailSender, TelegramSender
 from trading_platform.orchestration.hooks import bot_of_run, wants_error_notifications
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.resources import BotDatabase
+from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 
 DISPATCH_INTERVAL_SECONDS = int(os.environ.get("TRADING_NOTIFY_INTERVAL_SECONDS", "10"))
 
@@ -35,14 +35,20 @@ DISPATCH_INTERVAL_SECONDS = int(os.environ.get("TRADING_NOTIFY_INTERVAL_SECONDS"
     description="Sends pending notifications (Telegram, e-mail) with retries and backoff.",
 )
 def notification_dispatcher(
-    context: SensorEvaluationContext, bot_database: BotDatabase
+    context: SensorEvaluationContext,
+    bot_database: BotDatabase,
+    platform_settings: PlatformSettings,
 ) -> SkipReason:
     senders = {
         sender.channel: sender
         for sender in (TelegramSender.from_environment(), EmailSender.from_environment())
         if sender is not None
     }
-    report = dispatch_pending(bot_database.engine(), senders)
+    report = dispatch_pending(
+        bot_database.engine(),
+        senders,
+        backoff_seconds=platform_settings.notification_backoff_seconds,
+    )
     summary = (
         f"notifications: sent={report.sent} retried={report.retried} failed={report.failed} "
         f"deferred={report.skipped}"

@@ -23,12 +23,14 @@ class BotDatabase(ConfigurableResource):
 
 
 class PlatformSettings(ConfigurableResource):
-    """Restart policy and plugin paths (``TRADING_*`` environment variables)."""
+    """Restart policy, notification retry backoff and plugin paths (``TRADING_*`` environment
+    variables)."""
 
     strategy_paths: str = ""
     restart_backoff_seconds: float = 10.0
     restart_backoff_max_seconds: float = 300.0
     stale_heartbeat_factor: float = 3.0
+    notification_backoff_seconds: float = 5.0
 
     def policy(self) -> Policy:
         return Policy(
@@ -50,4 +52,5 @@ def settings_from_environment() -> PlatformSettings:
         restart_backoff_seconds=float(env.get("TRADING_RESTART_BACKOFF_SECONDS", "10")),
         restart_backoff_max_seconds=float(env.get("TRADING_RESTART_BACKOFF_MAX_SECONDS", "300")),
         stale_heartbeat_factor=float(env.get("TRADING_STALE_HEARTBEAT_FACTOR", "3")),
+        notification_backoff_seconds=float(env.get("TRADING_NOTIFICATION_BACKOFF_SECONDS", "5")),
     )
