@@ -326,7 +326,7 @@ def strategies_list(strategy_path: tuple[Path, ...], as_json: bool) -> None:
     registry, report = load_registry(strategy_path)
     infos = registry.list()
     for path, problem in report.errors.items():
-        err_console.print(f"[yellow]warning[/]: could not load {path}: {problem}")
+        err_console.print(f"[yellow]warning[/]: could not load {path}: {problem}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps([_info_json(info) for info in infos], indent=2, default=str))
         return
@@ -401,7 +401,7 @@ def backtest(
     """Backtest a strategy on a file of bars and print the results."""
     registry, report = load_registry(strategy_path)
     for path, problem in report.errors.items():
-        err_console.print(f"[yellow]warning[/]: could not load {path}: {problem}")
+        err_console.print(f"[yellow]warning[/]: could not load {path}: {problem}", soft_wrap=True)
     params = _json_option(params_json, "params")
     data: dict[str, Any] = {"start": start, "end": end}
     if data_path is not None:

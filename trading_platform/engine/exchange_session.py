@@ -177,6 +177,8 @@ def run_on_exchange(runner: BotRunner) -> RunOutcome:
     if config.mode == "live":
         runner.sink.save_position()
     runner.attach(cerebro)
+    if stop.is_set():  # stopped while backfilling or reconciling: Cerebro never starts
+        return RunOutcome("stopped", "stop requested before trading began")
     poller.start()
     where = f"{config.exchange} {config.symbol} {config.timeframe}"
     runner.status(
