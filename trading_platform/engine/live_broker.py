@@ -143,57 +143,27 @@ class LiveBroker(bt.BrokerBase):
     def notify(self, order: bt.Order) -> None:
         self.notifs.append(order.clone())
 
-    def buy(
-        self,
-        owner: Any,
-        data: Any,
-        size: float,
-        price: float | None = None,
-        plimit: float | None = None,
-        exectype: int | None = None,
-        valid: Any = None,
-        tradeid: int = 0,
-        **kwargs: Any,
-    ) -> bt.Order:
-        order = bt.BuyOrder(
-            owner=owner,
-            data=data,
-            size=size,
-            price=price,
-            pricelimit=plimit,
-            exectype=exectype,
-            valid=valid,
-            tradeid=tradeid,
-        )
-        return self._place(order, kwargs)
+    def buy(self, owner: Any, data: Any, size: float, **kwargs: Any) -> bt.Order:
+        return self._place(bt.BuyOrder, owner, data, size, kwargs)
 
-    def sell(
-        self,
-        owner: Any,
-        data: Any,
-        size: float,
-        price: float | None = None,
-        plimit: float | None = None,
-        exectype: int | None = None,
-        valid: Any = None,
-        tradeid: int = 0,
-        **kwargs: Any,
-    ) -> bt.Order:
-        order = bt.SellOrder(
-            owner=owner,
-            data=data,
-            size=size,
-            price=price,
-            pricelimit=plimit,
-            exectype=exectype,
-            valid=valid,
-            tradeid=tradeid,
-        )
-        return self._place(order, kwargs)
+    def sell(self, owner: Any, data: Any, size: float, **kwargs: Any) -> bt.Order:
+        return self._place(bt.SellOrder, owner, data, size, kwargs)
 
-    def _place(self, order: bt.Order, kwargs: dict[str, Any]) -> bt.Order:
+    def _place(
+        self, kind: type[bt.Order], owner: Any, data: Any, size: float, kwargs: dict[str, Any]
+    ) -> bt.Order:
         """backtrader passes its bracket and trailing arguments along with the strategy's own
         keywords (``logic``); the former are not supported live, the latter become info."""
+        order = kind(
+            owner=owner,
+            data=data,
+            size=size,
+            price=kwargs.pop("price", None),
+            pricelimit=kwargs.pop("plimit", None),
+            exectype=kwargs.pop("exectype", None),
+            valid=kwargs.pop("valid", None),
+            tradeid=kwargs.pop("tradeid", 0),
+        )
         unsupported = [key for key in _BRACKET_ARGS if kwargs.get(key)]
         order.addinfo(
             **{k: v for k, v in kwargs.items() if k not in _BRACKET_ARGS + _PASSED_THROUGH}
