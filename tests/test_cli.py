@@ -231,3 +231,11 @@ def test_demo_is_idempotent(invoke, db_engine) -> None:
     assert second.output.strip() == "demo bots already present"
     bots = services.get_bots(db_engine)
     assert sorted(b.mode for b in bots) == ["backtest", "paper", "paper"]
+
+
+def test_a_database_without_the_schema_is_a_clear_error(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(cli, ["--database-url", url, "bots", "list"])
+    assert result.exit_code == 1
+    assert "has no platform tables" in result.output and "db upgrade" in result.output
+    assert "Traceback" not in result.output

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -48,6 +49,16 @@ class PlatformGroup(click.Group):
             return super().invoke(ctx)
         except OPERATOR_ERRORS as exc:
             raise PlatformError(str(exc)) from None
+        except sqlalchemy.exc.OperationalError as exc:
+            url = ctx.params.get("database_url") or default_database_url()
+            shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                raise PlatformError(
+                    f"the bot database {shown} has no platform tables: run "
+                    "`trading-platform db upgrade`, or point TRADING_HOME (make run uses ./var) "
+                    "or TRADING_DATABASE_URL at the platform's database"
+                ) from None
+            raise PlatformError(f"the bot database {shown} failed: {exc.orig}") from None
 
 
 def _json_option(value: str | None, field: str) -> dict[str, Any] | None:
