@@ -63,3 +63,35 @@ def test_history_first_then_live_bars_and_orders_only_when_live() -> None:
     assert results["statuses"][0] == ("Rejected", 3)  # placed on a history bar
     # placed live on bar 13, filled at the open of bar 14 (notified before its next())
     assert ("Completed", 13) in results["statuses"]
+
+
+def test_orders_on_stale_catch_up_bars_are_refused() -> None:
+    import datetime as dt
+
+    from trading_platform.engine.replay import Bar
+
+    start = dt.datetime(2026, 1, 1)
+    feed = QueueFeed()
+    for minute, stale in enumerate([False, True, True, False, False]):
+        when = start + dt.timedelta(minutes=minute)
+        feed.bars.put(Bar(when, 100.0, 101.0, 99.0, 100.0, 1.0, stale=stale))
+    statuses: list[tuple[str, int]] = []
+    placed_on: dict[int, int] = {}
+
+    class BuyEveryBar(bt.Strategy):
+        def next(self) -> None:
+            placed_on[self.buy(size=0.1).ref] = len(self)
+            if len(self) == 5:
+                self.env.runstop()
+
+        def notify_order(self, order) -> None:
+            if order.status in (order.Rejected, order.Accepted):
+                statuses.append((order.getstatusname(), placed_on[order.ref]))
+
+    cerebro = bt.Cerebro(stdstats=False, live=True)
+    cerebro.setbroker(PaperBroker(feed=feed))
+    cerebro.adddata(feed)
+    cerebro.addstrategy(BuyEveryBar)
+    cerebro.run()
+    assert [name for name, bar in statuses if bar in (2, 3)] == ["Rejected", "Rejected"]
+    assert ("Accepted", 4) in statuses and ("Accepted", 1) in statuses

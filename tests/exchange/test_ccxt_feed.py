@@ -64,6 +64,7 @@ def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) 
         while len(bars) < 3:
             bars += wait_for(lambda: _drain(feed), 10, "more candles")
         assert [b.close for b in bars] == [30100.0, 30200.0, 30300.0]
+        assert [b.stale for b in bars] == [True, True, False]  # only the newest is tradable
         emulator.move_price("30400")  # the forming candle is never delivered
         poller_wait = time.monotonic() + 0.5
         wait_for(lambda: time.monotonic() > poller_wait, 2, "a few polls")

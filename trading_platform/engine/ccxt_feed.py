@@ -4,7 +4,8 @@ A :class:`CandlePoller` thread backfills ``history_bars`` closed candles (so ind
 warm before the first live bar), then waits until the next candle should have closed and asks
 for every candle since the last one delivered: a candle is delivered when a newer one exists or
 its close time has passed on the exchange's clock, never while it is forming; after an outage
-the same request returns the missed candles, so gaps fill themselves.
+the same request returns the missed candles, so gaps fill themselves.  Those late candles are
+marked stale: the strategy's indicators see them, but brokers refuse orders placed on them.
 
 Network trouble (``NetworkError``: timeouts, 429/DDoS protection, exchange not available) is
 retried with exponential backoff and never kills the bot; after ``UNHEALTHY_AFTER`` failures in
@@ -36,9 +37,10 @@ PAGE = 500
 MAX_SLEEP_SECONDS = 1.0
 
 
-def _bar(candle: list[Any]) -> Bar:
+def _bar(candle: list[Any], stale: bool = False) -> Bar:
     when = dt.datetime.fromtimestamp(candle[0] / 1000, dt.UTC).replace(tzinfo=None)
-    return Bar(when, *(float(value) for value in candle[1:6]))
+    o, h, low, c, v = (float(value) for value in candle[1:6])
+    return Bar(when, o, h, low, c, v, stale=stale)
 
 
 class CandlePoller(threading.Thread):
@@ -135,8 +137,9 @@ class CandlePoller(threading.Thread):
                 continue
             self._succeeded()
             assert self.feed is not None, "attach a feed before starting the poller"
-            for candle in fresh:
-                self.feed.bars.put(_bar(candle))
+            for number, candle in enumerate(fresh, start=1):
+                # all but the newest closed candle arrive late: trading on them is refused
+                self.feed.bars.put(_bar(candle, stale=number < len(fresh)))
                 self.last_open_ms = candle[0]
             if not fresh and self._stop_event.wait(self.min_poll_seconds):
                 return

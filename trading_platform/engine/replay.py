@@ -38,6 +38,9 @@ class Bar:
     low: float
     close: float
     volume: float
+    #: a candle delivered late, while catching up after an outage: indicators see it, but no
+    #: order may be placed on it (its price is history by the time it arrives)
+    stale: bool = False
 
 
 class ReplayMarket:
@@ -85,8 +88,9 @@ class QueueFeed(bt.feed.DataBase):
 
     ``_load`` blocks on the queue (with a short timeout so a stop request is noticed) and
     returns ``False`` once :meth:`stop_feed` was called, which ends ``cerebro.run()``.
-    ``live`` turns true with the first bar that was not history: brokers refuse orders before
-    that, so a strategy warming up on old bars never trades at a stale price.  A producer that
+    ``live`` is true while the current bar is fresh: false on history bars and on the stale
+    bars of a catch-up after an outage.  Brokers refuse orders while it is false, so a
+    strategy warming up on old bars never trades at a stale price.  A producer that
     hits an error it cannot recover from calls :meth:`fail`: the exception is raised in the
     thread running Cerebro, so the bot ends in ``error`` instead of waiting forever.
     """
@@ -130,7 +134,7 @@ class QueueFeed(bt.feed.DataBase):
             return False
         if isinstance(bar, BaseException):
             raise bar
-        self.live = True
+        self.live = not bar.stale
         return self._fill(bar)
 
     def _fill(self, bar: Bar) -> bool:
