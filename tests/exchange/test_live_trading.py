@@ -224,3 +224,25 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
     with session_scope(db_engine) as session:
         kinds = [n.type for n in session.scalars(select(Notification))]
     assert kinds.count("DATA_FEED_FAILURE") == 1
+
+
+def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
+    emulator, registry, db_engine, monkeypatch
+) -> None:
+    from trading_platform.engine import exchange_session
+
+    config = _config(db_engine, registry)
+    runner = BotRunner(config, registry, db_engine, run_id="run-x", incarnation=1)
+
+    def leaky(*args, **kwargs):
+        import ccxt
+
+        raise ccxt.ExchangeError(f"binance GET /api/v3/account?apiKey={API_KEY}&s={SECRET}")
+
+    monkeypatch.setattr(exchange_session, "_trade", leaky)
+    with pytest.raises(exchange_session.ExchangeFailure) as failure:
+        runner.run()
+    assert API_KEY not in str(failure.value) and SECRET not in str(failure.value)
+    assert "<EMU>" in str(failure.value)
+    row = services.get_bot(db_engine, config.bot_id)
+    assert row.status == "error" and API_KEY not in row.last_error and SECRET not in row.last_error

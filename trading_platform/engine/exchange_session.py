@@ -28,7 +28,12 @@ from trading_platform.engine.runner import (
     order_id_prefix,
 )
 from trading_platform.exchanges.client import make_client
-from trading_platform.exchanges.credentials import Credentials, CredentialsError, load_credentials
+from trading_platform.exchanges.credentials import (
+    Credentials,
+    CredentialsError,
+    load_credentials,
+    scrub,
+)
 from trading_platform.notifications import messages, outbox
 
 if TYPE_CHECKING:
@@ -123,11 +128,26 @@ def _reconcile_live(runner: BotRunner, broker: LiveBroker) -> None:
 
 
 def run_on_exchange(runner: BotRunner) -> RunOutcome:
+    """Trade until stopped; an exchange error that ends the run is re-raised with every
+    secret of the credential set scrubbed from its text (it reaches the database and logs)."""
+    import ccxt
+
+    credentials = _credentials(runner)
+    try:
+        return _trade(runner, credentials)
+    except ccxt.BaseError as exc:
+        raise ExchangeFailure(scrub(f"{type(exc).__name__}: {exc}", credentials)) from None
+
+
+class ExchangeFailure(RuntimeError):
+    """An exchange error that ended a run, its text free of secrets."""
+
+
+def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
     import ccxt
 
     config = runner.config
     stop = runner.stop_requested
-    credentials = _credentials(runner)
     public = make_client(config.exchange)
     _with_retries(public.load_markets, f"markets of {config.exchange}", stop)
     health = FeedHealth(runner)

@@ -1,5 +1,8 @@
 """Real orders through ccxt behind backtrader's broker interface.
 
+Network errors are logged by their type only: ccxt's messages quote request URLs, and some
+exchanges put keys in them.
+
 The rules that keep money safe, in the order they apply:
 
 1. Every order gets a deterministic client order id (``tp-<bot>-<incarnation>-<sequence>``)
@@ -183,7 +186,11 @@ class LiveBroker(bt.BrokerBase):
         except ccxt.OrderNotFound:
             pass  # filled or gone meanwhile: the poll below tells which
         except ccxt.NetworkError as exc:
-            log.warning("cancel of %s: %s; asking again next bar", tracked.client_order_id, exc)
+            log.warning(
+                "cancel of %s: %s; asking again next bar",
+                tracked.client_order_id,
+                type(exc).__name__,
+            )
             return
         self._poll(tracked)
 
@@ -196,7 +203,7 @@ class LiveBroker(bt.BrokerBase):
                 self._poll(tracked)
             self.refresh_balance()
         except ccxt.NetworkError as exc:
-            log.warning("exchange unreachable while following orders: %s", exc)
+            log.warning("exchange unreachable while following orders: %s", type(exc).__name__)
         self.bars_followed += 1
 
     # -- sending --------------------------------------------------------------------------------
