@@ -141,6 +141,25 @@ def test_record_trade_once_per_fill(db_engine) -> None:
     assert trade.exit_logic == "sma_cross_down"
 
 
+def test_realized_pnl_is_closed_trades_net_of_every_fee(db_engine) -> None:
+    bot_id = _bot(db_engine)
+    assert services.realized_pnl(db_engine, bot_id) == 0
+    at = dt.datetime.now(dt.UTC)
+    for fill_id, side, fee, pnl in (("b", "buy", "0.30", None), ("s", "sell", "0.47", "22.0")):
+        services.record_trade(
+            db_engine,
+            bot_id=bot_id,
+            fill_id=fill_id,
+            side=side,
+            amount="0.01",
+            price="47000",
+            fee=fee,
+            pnl=pnl,
+            executed_at=at,
+        )
+    assert services.realized_pnl(db_engine, bot_id) == Decimal("21.23")
+
+
 def test_positions_open_and_close(db_engine) -> None:
     bot_id = _bot(db_engine)
     services.save_position(db_engine, bot_id, "BTC/USDT", size="0.5", avg_price="100.25", cash=50)

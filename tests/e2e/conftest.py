@@ -23,11 +23,15 @@ def _isolated_home() -> None:
 
 
 def _platform(
-    request: pytest.FixtureRequest, tmp_path_factory, **extra_env: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory,
+    backend: str | None = None,
+    **extra_env: str,
 ) -> Iterator[Platform]:
+    """A started platform on ``backend`` (default: the fixture's parameter)."""
     home = tmp_path_factory.mktemp("platform")
     cleanup = None
-    if request.param == "postgresql":
+    if (backend or request.param) == "postgresql":
         assert POSTGRES_URL is not None
         database_url, dagster_env, cleanup = postgres_databases(POSTGRES_URL)
         platform = Platform(home, database_url, dagster_postgres=dagster_env, extra_env=extra_env)

@@ -5,8 +5,8 @@ server and run workers reach it through ``TRADING_EXCHANGE_URL_BINANCE``.  Each 
 trades on its own account (credential set), so its books can be compared with the exchange's.
 Bots trade one-second candles.  The faults test needs 100 of them, so it trades on a second
 emulator, served as ``binanceus`` (the same API), from the start of the module: its bot runs
-beside the other tests and is checked at the end.  SQLite only: the PostgreSQL variant of the
-bot database is covered by ``tests/exchange/test_live_trading.py`` and the lifecycle tests.
+beside the other tests and is checked at the end.  Each test runs on SQLite, and on PostgreSQL
+(bot database and Dagster storage) when ``TRADING_TEST_POSTGRES_URL`` is set.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
+from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform, wait_for
 from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
@@ -39,8 +40,15 @@ ACCOUNTS = {
 }
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """SQLite, and PostgreSQL (bot database and Dagster storage) when configured; each backend
+    gets its own emulators, so every account's history belongs to one platform."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
+def emulator(backend: str) -> Iterator[Emulator]:
     emulator = Emulator(candle_seconds=1, history=200, live=True)
     for name, (key, secret) in ACCOUNTS.items():
         if name != "FAULTS":
@@ -54,7 +62,7 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def faulty() -> Iterator[Emulator]:
+def faulty(backend: str) -> Iterator[Emulator]:
     """The exchange that fails a fifth of all requests (timeouts, 429, 5xx) once its bot runs."""
     emulator = Emulator(candle_seconds=1, history=200, live=True)
     emulator.add_account(*ACCOUNTS["FAULTS"], USDT="10000")
@@ -65,7 +73,13 @@ def faulty() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, emulator: Emulator, faulty: Emulator) -> Iterator[Platform]:
+def platform(
+    request: pytest.FixtureRequest,
+    tmp_path_factory,
+    backend: str,
+    emulator: Emulator,
+    faulty: Emulator,
+) -> Iterator[Platform]:
     env = {
         "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
         "TRADING_EXCHANGE_URL_BINANCEUS": faulty.url,
@@ -74,14 +88,7 @@ def platform(tmp_path_factory, emulator: Emulator, faulty: Emulator) -> Iterator
     for name, (key, secret) in ACCOUNTS.items():
         env[f"TRADING_CREDENTIALS_{name}_API_KEY"] = key
         env[f"TRADING_CREDENTIALS_{name}_SECRET"] = secret
-    home = tmp_path_factory.mktemp("exchange")
-    platform = Platform(home, f"sqlite:///{home / 'trading.db'}", extra_env=env)
-    platform.start()
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        platform.engine.dispose()
+    yield from _platform(request, tmp_path_factory, backend, **env)
 
 
 @pytest.fixture(scope="module")
@@ -289,17 +296,37 @@ def test_faults_at_a_fifth_of_requests_over_100_bars(
     assert_books_agree(faulty, key, platform.engine, bot_id)
 
 
-def test_no_key_or_secret_in_any_file_the_platform_wrote(platform: Platform) -> None:
-    """The bot database, Dagster's run storage (run config, tags, event logs), compute logs
-    and the daemon's log all live under the platform's home: grep every byte of them."""
-    secrets = [value.encode() for pair in ACCOUNTS.values() for value in pair]
+def test_no_key_or_secret_anywhere_the_platform_wrote(platform: Platform) -> None:
+    """The bot database, Dagster's storage (run config, tags, event logs), compute logs and
+    the daemon's log: every file under the platform's home, and on PostgreSQL every row of
+    both databases, is searched for every key and secret."""
+    secrets = [value for pair in ACCOUNTS.values() for value in pair]
     files = [path for path in platform.home.rglob("*") if path.is_file()]
-    assert any(path.name == "trading.db" for path in files)
     assert any("compute_logs" in str(path) for path in files)
-    leaks = [
-        (str(path), secret.decode())
-        for path in files
-        for secret in secrets
-        if secret in path.read_bytes()
-    ]
+    places = {str(path): path.read_bytes().decode(errors="replace") for path in files}
+    engines = [platform.engine]
+    if platform.dagster_postgres:
+        dagster_url = platform.engine.url.set(database=platform.dagster_postgres["DAGSTER_PG_DB"])
+        engines.append(create_engine(dagster_url))
+    else:
+        assert any(path.name == "trading.db" for path in files)
+        engines = []  # SQLite: the databases are files, searched above
+    for engine in engines:
+        places.update(_every_row_as_text(engine))
+    for engine in engines[1:]:
+        engine.dispose()
+    leaks = [(place, s) for place, text in places.items() for s in secrets if s in text]
     assert leaks == []
+
+
+def _every_row_as_text(engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        tables = connection.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).scalars()
+        return {
+            f"{engine.url.database}.{table}": "\n".join(
+                connection.execute(text(f'SELECT t::text FROM "{table}" t')).scalars()
+            )
+            for table in list(tables)
+        }

@@ -452,6 +452,18 @@ def get_position(engine: Engine, bot_id: int, symbol: str) -> TradingPosition | 
         )
 
 
+def realized_pnl(engine: Engine, bot_id: int) -> Decimal:
+    """P&L of the bot's closed trades net of every fee it paid (exact on PostgreSQL)."""
+    with engine.connect() as connection:
+        pnl, fees = connection.execute(
+            select(
+                func.coalesce(func.sum(TradingTrade.pnl), 0),
+                func.coalesce(func.sum(TradingTrade.fee), 0),
+            ).where(TradingTrade.bot_id == bot_id)
+        ).one()
+    return (to_decimal(pnl) or Decimal(0)) - (to_decimal(fees) or Decimal(0))
+
+
 def count_rows(engine: Engine, model: type, bot_id: int | None = None) -> int:
     """How many rows a table has (for one bot): for the CLI and tests."""
     query = select(func.count()).select_from(model)

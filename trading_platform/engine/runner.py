@@ -150,9 +150,19 @@ class Heartbeat(threading.Thread):
             self.database,
             self.config.bot_id,
             balance=value if with_balance else None,
-            total_pnl=(value - self.config.broker.cash) if with_balance and value else None,
+            total_pnl=self.total_pnl(value) if with_balance and value else None,
             feed_problem=self.runner.feed_problem,
         )
+
+    def total_pnl(self, value: float) -> float:
+        """Simulated bots: equity minus the configured starting cash (their cash survives
+        restarts).  Live bots start from whatever the account holds, so theirs is realized
+        P&L net of fees from ``trading_trades`` plus the open position's unrealized P&L."""
+        if self.config.mode != "live":
+            return value - self.config.broker.cash
+        assert self.config.bot_id is not None
+        realized = services.realized_pnl(self.database, self.config.bot_id)
+        return float(realized) + self.runner.unrealized_pnl()
 
     def run(self) -> None:
         count = 0
@@ -236,6 +246,13 @@ class BotRunner:
 
     def bars_seen(self) -> int:
         return len(self.bar_times())
+
+    def unrealized_pnl(self) -> float:
+        cerebro = self._cerebro
+        if cerebro is None or self.feed is None or not len(self.feed):
+            return 0.0
+        position = cerebro.broker.getposition(self.feed)
+        return position.size * (self.feed.close[0] - position.price) if position.size else 0.0
 
     def position_size(self) -> float:
         cerebro = self._cerebro
