@@ -92,7 +92,7 @@ class FeedHealth:
         self.outages += 1
         runner = self.runner
         runner.feed_problem = why
-        runner.status("running", f"data feed unhealthy: {why}; retrying with backoff")
+        runner.note(f"data feed unhealthy: {why}; retrying with backoff")
         if runner.config.notifications.error_notifications:
             outbox.enqueue(
                 runner.database,
@@ -105,7 +105,7 @@ class FeedHealth:
 
     def recovered(self) -> None:
         self.runner.feed_problem = None
-        self.runner.status("running", "data feed recovered; missed candles backfilled")
+        self.runner.note("data feed recovered; missed candles backfilled")
 
 
 def _reconcile_live(runner: BotRunner, broker: LiveBroker) -> None:
@@ -117,7 +117,7 @@ def _reconcile_live(runner: BotRunner, broker: LiveBroker) -> None:
     corrections = broker.recover(saved_size, saved_price)
     for correction in corrections:
         log.warning("bot %s reconciled with the exchange: %s", runner.bot_id, correction)
-        runner.status("starting", f"reconciled with the exchange: {correction}")
+        runner.note(f"reconciled with the exchange: {correction}")
     if corrections and runner.config.notifications.error_notifications:
         outbox.enqueue(
             runner.database,

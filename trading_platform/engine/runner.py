@@ -208,6 +208,7 @@ class BotRunner:
         self._cerebro: bt.Cerebro | None = None
         self.feed: QueueFeed | None = None
         self.stop_requested = threading.Event()
+        self.current_status = "stopped"
         #: why the live data feed is failing, None while it works (set by the exchange
         #: session, reported by every heartbeat)
         self.feed_problem: str | None = None
@@ -262,9 +263,14 @@ class BotRunner:
 
     # -- the run ----------------------------------------------------------------------------
     def status(self, status: str, reason: str, **kwargs: object) -> bool:
+        self.current_status = status
         return services.update_bot_status(
             self.database, self.bot_id, status, reason, run_id=self.run_id, **kwargs
         )
+
+    def note(self, reason: str) -> None:
+        """An audit row that keeps the current status (e.g. the data feed failing)."""
+        self.status(self.current_status, reason)
 
     def run(self) -> RunOutcome:
         """Run until the feed ends, a stop is requested, or the run is interrupted."""
