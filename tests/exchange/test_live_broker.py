@@ -184,3 +184,58 @@ def test_an_order_that_never_arrived_is_rejected_only_after_the_arrival_window(
         stop()
     (order,) = services.bot_orders(db_engine, bot_id)
     assert order.status == "rejected" and emulator.order_posts == 0
+
+
+def _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id: int) -> tuple[str, float]:
+    """A resting limit buy that the previous incarnation placed, then died."""
+    client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
+    client.load_markets()
+    below = float(emulator.last_price) - 200
+    ledger = OrderLedger(db_engine, bot_id, "run-old", "BTC/USDT")
+    ledger.write_ahead(
+        "tp-9-1-1",
+        side="buy",
+        order_type="limit",
+        amount=Decimal("0.01"),
+        price=Decimal(str(below)),
+        logic="dip",
+    )
+    answer = client.create_order(
+        "BTC/USDT", "limit", "buy", 0.01, below, {"newClientOrderId": "tp-9-1-1"}
+    )
+    ledger.update("tp-9-1-1", answer, "open")
+    return "tp-9-1-1", below
+
+
+@pytest.mark.parametrize("policy", ["cancel", "adopt"])
+def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
+    emulator, db_engine, policy: str
+) -> None:
+    bot_id = services.add_bot(db_engine, name=f"crashed-{policy}", enabled=False)
+    client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
+    client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
+    client.load_markets()
+    feed = QueueFeed()
+    broker = LiveBroker(
+        client,
+        OrderLedger(db_engine, bot_id, "run-new", "BTC/USDT"),
+        "BTC/USDT",
+        "tp-9-2-",
+        feed=feed,
+        open_orders_on_restart=policy,
+    )
+    corrections = broker.recover(Decimal(0), None)
+    (at_exchange,) = emulator.accounts[KEY].orders.values()
+    (row,) = services.bot_orders(db_engine, bot_id)
+    if policy == "cancel":
+        assert corrections == [f"open order {client_id} cancelled"]
+        assert at_exchange.status == "CANCELED" and row.status == "canceled"
+        return
+    assert corrections == [f"open order {client_id} adopted"]
+    assert at_exchange.status == "NEW" and row.status == "open"
+    emulator.move_price(str(below - 1))  # it fills after the restart
+    broker.next()
+    (row,) = services.bot_orders(db_engine, bot_id)
+    (fill,) = services.bot_trades(db_engine, bot_id)
+    assert row.status == "closed" and fill.amount == Decimal("0.01")
+    assert broker.getposition(feed).size == pytest.approx(0.01 - 0.00001)
