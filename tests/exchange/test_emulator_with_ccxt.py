@@ -132,3 +132,26 @@ def test_credentials_come_from_the_environment(monkeypatch) -> None:
     assert (credentials.api_key, credentials.secret) == ("key-AAA111", "secret-BBB222")
     assert "AAA111" not in repr(credentials) and "BBB222" not in repr(credentials)
     assert scrub("apiKey=key-AAA111&s=secret-BBB222", credentials) == "apiKey=<main>&s=<main>"
+
+
+def test_every_client_throttles_itself_and_refuses_stale_requests(emulator) -> None:
+    """ccxt's rate limiter is on (requests are spaced by the exchange's ``rateLimit``), and a
+    signed request older than ``recvWindow`` is refused by Binance: the live broker relies
+    on that to tell a lost order from one that never arrived."""
+    import time
+
+    client = make_client("binance", base_url=emulator.url)
+    assert client.enableRateLimit and client.options["recvWindow"] == 10_000
+
+    def eleven_requests() -> float:
+        started = time.monotonic()
+        for _ in range(11):
+            client.fetch_ohlcv("BTC/USDT", "1m", limit=2)
+        return time.monotonic() - started
+
+    throttled = eleven_requests()
+    client.enableRateLimit = False
+    unthrottled = eleven_requests()
+    # each request waits for the klines endpoint's weight (tens of ms); to 127.0.0.1 the
+    # requests themselves take a few ms
+    assert throttled >= 0.15 and throttled > 3 * unthrottled
