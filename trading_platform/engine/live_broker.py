@@ -14,10 +14,11 @@ The rules that keep money safe, in the order they apply:
    pending) and every bar asks again; one that never arrived is rejected to the strategy,
    which decides afresh on a fresh price.
 3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.
-4. On start (:meth:`LiveBroker.recover`) the exchange is the truth: orders left unresolved
-   by the previous incarnation are looked up, their fills recorded once, and the open ones
-   cancelled (or adopted, by config); cash and position come from the balance, and any
-   difference from the database is returned so the runner can log, audit and notify it.
+4. On start (:mod:`~trading_platform.engine.live_recovery`) the exchange is the truth: orders
+   left unresolved by the previous incarnation are looked up, their fills recorded once, and
+   the open ones cancelled (or adopted, by config); cash and position come from the balance,
+   and any difference from the database is returned so the runner can log, audit and
+   notify it.
 
 A live bot owns the base-currency balance of its account: use one (sub-)account per bot.
 Fees paid in the base currency (Binance's buys) shrink the position, as they do on the
@@ -38,7 +39,6 @@ from typing import Any
 
 import backtrader as bt
 
-from trading_platform.db.models import TradingOrder
 from trading_platform.engine.ledger import ExchangeFill, OrderLedger, exact
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class TrackedOrder:
     logic: str | None = None
 
 
-def _age_ms(created_ms: int) -> int:
+def age_ms(created_ms: int) -> int:
     return int(time.time() * 1000) - created_ms
 
 
@@ -274,7 +274,7 @@ class LiveBroker(bt.BrokerBase):
         ambiguous = False
         for attempt in range(MAX_SEND_ATTEMPTS):
             if attempt:
-                self._stop.wait(RETRY_START_SECONDS * 2 ** (attempt - 1))
+                self.wait(RETRY_START_SECONDS * 2 ** (attempt - 1))
             try:
                 if ambiguous:
                     found = self.lookup(tracked.client_order_id)
@@ -330,7 +330,7 @@ class LiveBroker(bt.BrokerBase):
     def _poll(self, tracked: TrackedOrder) -> None:
         if tracked.exchange_order_id is None:  # the answer was lost: ask by our id
             found = self.lookup(tracked.client_order_id)
-            if found is None and _age_ms(tracked.created_ms) < ARRIVAL_WINDOW_MS:
+            if found is None and age_ms(tracked.created_ms) < ARRIVAL_WINDOW_MS:
                 return  # it may still arrive: ask again next bar
             if found is None:
                 self.ledger.update(tracked.client_order_id, None, "rejected")
@@ -387,7 +387,7 @@ class LiveBroker(bt.BrokerBase):
         tracked.filled += fill.amount
         buying = tracked.side == "buy"
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
-        fee_in_quote = self._fee_in_quote(fill)
+        fee_in_quote = self.fee_in_quote(fill)
         data = self.p.feed
         position = self.positions[data]
         entry_price = position.price
@@ -443,7 +443,7 @@ class LiveBroker(bt.BrokerBase):
         self.cash = float(balance.get(self.quote, {}).get("total") or 0.0)
         return balance
 
-    def _fee_in_quote(self, fill: ExchangeFill) -> Decimal:
+    def fee_in_quote(self, fill: ExchangeFill) -> Decimal:
         """The fill's fee in the quote currency; a fee in a third currency (BNB) is not
         converted: the ledger keeps it at 0 and the balance shows the truth."""
         if fill.fee_currency == self.quote:
@@ -453,85 +453,11 @@ class LiveBroker(bt.BrokerBase):
         return Decimal(0)
 
     def recover(self, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
-        """Resolve what the previous incarnation left, and take cash and position from the
-        exchange; returns the corrections made (empty when the database was right)."""
-        corrections: list[str] = []
-        last_buy: Decimal | None = None
-        for row in self.ledger.unresolved():
-            last_buy = self._resolve(row, saved_price, corrections) or last_buy
-        balance = self.refresh_balance()
-        size = exact(balance.get(self.base, {}).get("total") or 0) or Decimal(0)
-        if abs(size - saved_size) > Decimal("1e-12"):
-            corrections.append(
-                f"position corrected from {saved_size} to {size} {self.base} "
-                "(the exchange's balance is the truth)"
-            )
-        price = saved_price or last_buy
-        if size > 0 and not price:
-            price = exact(self.client.fetch_ticker(self.symbol).get("last"))
-        self.positions[self.p.feed] = bt.Position(
-            size=float(size), price=float(price or 0) if size > 0 else 0.0
-        )
-        return corrections
+        """See :func:`~trading_platform.engine.live_recovery.recover`."""
+        from trading_platform.engine.live_recovery import recover
 
-    def _resolve(
-        self, row: TradingOrder, saved_price: Decimal | None, corrections: list[str]
-    ) -> Decimal | None:
-        """One order a previous incarnation left unresolved; returns its last buy price."""
-        import ccxt
+        return recover(self, saved_size, saved_price)
 
-        found = self.lookup(row.client_order_id)
-        created_ms = int(row.created_at.timestamp() * 1000) if row.created_at else 0
-        if found is None and _age_ms(created_ms) < ARRIVAL_WINDOW_MS:
-            self._stop.wait((ARRIVAL_WINDOW_MS - _age_ms(created_ms)) / 1000)
-            found = self.lookup(row.client_order_id)
-        if found is None:
-            self.ledger.update(row.client_order_id, None, "rejected")
-            corrections.append(f"order {row.client_order_id} never reached the exchange")
-            return None
-        tracked = TrackedOrder(
-            row.client_order_id,
-            row.side,
-            row.type,
-            row.amount,
-            row.price,
-            None,
-            created_ms,
-            exchange_order_id=str(found["id"]),
-            logic=row.logic,
-        )
-        last_buy = None
-        for fill in self.fills_of(tracked):
-            tracked.fill_ids.add(fill.fill_id)
-            selling = row.side == "sell"
-            new = self.ledger.record_fill(
-                row.client_order_id,
-                row.side,
-                fill,
-                fee_in_quote=self._fee_in_quote(fill),
-                pnl=fill.amount * (fill.price - saved_price) if selling and saved_price else None,
-                entry_logic=None if selling else row.logic,
-                exit_logic=row.logic if selling else None,
-            )
-            if new:
-                corrections.append(
-                    f"fill {fill.fill_id} of order {row.client_order_id} "
-                    f"({row.side} {fill.amount} @ {fill.price}) recorded after the restart"
-                )
-            if not selling:
-                last_buy = fill.price
-        status = found.get("status") or "open"
-        if status not in FINAL_STATUSES:
-            if self.p.open_orders_on_restart == "adopt":
-                self.tracked[row.client_order_id] = tracked
-                corrections.append(f"open order {row.client_order_id} adopted")
-            else:
-                try:
-                    found = self.client.cancel_order(found["id"], self.symbol)
-                    status = "canceled"
-                except ccxt.OrderNotFound:
-                    found = self.client.fetch_order(found["id"], self.symbol)
-                    status = found.get("status") or "closed"
-                corrections.append(f"open order {row.client_order_id} cancelled")
-        self.ledger.update(row.client_order_id, found, status)
-        return last_buy
+    def wait(self, seconds: float) -> bool:
+        """Sleep unless the broker is stopped; True if it was."""
+        return self._stop.wait(seconds)
