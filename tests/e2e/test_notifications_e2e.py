@@ -18,25 +18,33 @@ pytestmark = pytest.mark.e2e
 CHAT_ID = "777001"
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """SQLite, and PostgreSQL when configured; each backend gets its own Telegram and SMTP
+    servers, so the messages a test reads are its platform's only."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def telegram() -> Iterator[TelegramStub]:
+def telegram(backend: str) -> Iterator[TelegramStub]:
     stub = TelegramStub().start()
     yield stub
     stub.stop()
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpStub]:
+def smtp(backend: str) -> Iterator[SmtpStub]:
     stub = SmtpStub().start()
     yield stub
     stub.stop()
 
 
-@pytest.fixture(scope="module", params=BACKENDS[:1])
-def platform(request, tmp_path_factory, telegram, smtp) -> Iterator[Platform]:
+@pytest.fixture(scope="module")
+def platform(request, tmp_path_factory, backend, telegram, smtp) -> Iterator[Platform]:
     yield from _platform(
         request,
         tmp_path_factory,
+        backend,
         TELEGRAM_BOT_TOKEN=telegram.token,
         TELEGRAM_API_BASE_URL=telegram.base_url,
         SMTP_HOST="127.0.0.1",
