@@ -17,16 +17,7 @@ from sqlalchemy import Engine
 
 from trading_platform.db import services
 from trading_platform.db.models import TradingOrder
-
-
-def exact(value: Any) -> Decimal | None:
-    """An exchange number as the exchange wrote it.
-
-    ccxt parses the exchange's decimal strings to floats; ``repr`` of such a float is the
-    shortest string that parses back to it, which is the exchange's own digits."""
-    if value is None:
-        return None
-    return Decimal(str(value))
+from trading_platform.db.types import to_decimal
 
 
 @dataclass(frozen=True)
@@ -53,9 +44,9 @@ class ExchangeFill:
         return cls(
             fill_id=str(trade["id"]),
             exchange_order_id=str(trade.get("order") or exchange_order_id or "") or None,
-            price=exact(trade["price"]) or Decimal(0),
-            amount=exact(trade["amount"]) or Decimal(0),
-            fee=exact(fee.get("cost")) or Decimal(0),
+            price=to_decimal(trade["price"]) or Decimal(0),
+            amount=to_decimal(trade["amount"]) or Decimal(0),
+            fee=to_decimal(fee.get("cost")) or Decimal(0),
             fee_currency=fee.get("currency"),
             at=at,
         )
@@ -106,10 +97,10 @@ class OrderLedger:
             values["exchange_order_id"] = str(answer.get("id"))
             for key in ("filled", "average"):
                 if answer.get(key) is not None:
-                    values[key] = exact(answer[key])
+                    values[key] = to_decimal(answer[key])
             fee = answer.get("fee") or {}
             if fee.get("cost") is not None:
-                values["fee"] = exact(fee["cost"])
+                values["fee"] = to_decimal(fee["cost"])
         services.update_order(self.database, client_order_id, **values)
 
     def record_fill(

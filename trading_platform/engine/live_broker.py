@@ -23,7 +23,7 @@ The rules that keep money safe, in the order they apply:
 A live bot owns the base-currency balance of its account: use one (sub-)account per bot.
 Fees paid in the base currency (Binance's buys) shrink the position, as they do on the
 exchange.  ccxt's numbers are floats parsed from the exchange's decimal strings; the ledger
-stores them as exact decimals (see :func:`~trading_platform.engine.ledger.exact`).
+stores them as exact decimals (see :func:`~trading_platform.db.types.to_decimal`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from typing import Any
 
 import backtrader as bt
 
-from trading_platform.engine.ledger import ExchangeFill, OrderLedger, exact
+from trading_platform.db.types import to_decimal
+from trading_platform.engine.ledger import ExchangeFill, OrderLedger
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +360,7 @@ class LiveBroker(bt.BrokerBase):
             if fill.fill_id not in tracked.fill_ids:
                 self._apply(tracked, fill)
         status = answer.get("status") or "open"
-        filled = exact(answer.get("filled")) or Decimal(0)
+        filled = to_decimal(answer.get("filled")) or Decimal(0)
         if status == "closed" and tracked.filled < filled:
             # the answer carried no fills (some exchanges): fetch them
             for fill in self.fills_of(tracked):
@@ -396,7 +397,7 @@ class LiveBroker(bt.BrokerBase):
         pnl = (
             None
             if buying or not entry_price
-            else (fill.amount * (fill.price - exact(entry_price))).quantize(Decimal("1e-12"))
+            else (fill.amount * (fill.price - to_decimal(entry_price))).quantize(Decimal("1e-12"))
         )
         notional = fill.amount * fill.price
         cash = (

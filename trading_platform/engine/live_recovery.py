@@ -14,7 +14,7 @@ from decimal import Decimal
 import backtrader as bt
 
 from trading_platform.db.models import TradingOrder
-from trading_platform.engine.ledger import exact
+from trading_platform.db.types import to_decimal
 from trading_platform.engine.live_broker import (
     ARRIVAL_WINDOW_MS,
     FINAL_STATUSES,
@@ -32,7 +32,7 @@ def recover(broker: LiveBroker, saved_size: Decimal, saved_price: Decimal | None
     for row in broker.ledger.unresolved():
         last_buy = _resolve(broker, row, saved_price, corrections) or last_buy
     balance = broker.refresh_balance()
-    size = exact(balance.get(broker.base, {}).get("total") or 0) or Decimal(0)
+    size = to_decimal(balance.get(broker.base, {}).get("total") or 0) or Decimal(0)
     if abs(size - saved_size) > Decimal("1e-12"):
         corrections.append(
             f"position corrected from {saved_size} to {size} {broker.base} "
@@ -40,7 +40,7 @@ def recover(broker: LiveBroker, saved_size: Decimal, saved_price: Decimal | None
         )
     price = saved_price or last_buy
     if size > 0 and not price:
-        price = exact(broker.client.fetch_ticker(broker.symbol).get("last"))
+        price = to_decimal(broker.client.fetch_ticker(broker.symbol).get("last"))
     broker.positions[broker.p.feed] = bt.Position(
         size=float(size), price=float(price or 0) if size > 0 else 0.0
     )
