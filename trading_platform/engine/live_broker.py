@@ -109,9 +109,6 @@ class LiveBroker(bt.BrokerBase):
         self.bars_followed = 0
 
     # -- backtrader's broker interface ------------------------------------------------------
-    def start(self) -> None:
-        super().start()
-
     def stop(self) -> None:
         self._stop.set()
         super().stop()
@@ -252,9 +249,7 @@ class LiveBroker(bt.BrokerBase):
         except OrderNotSent as exc:
             self.ledger.update(client_order_id, None, "rejected")
             log.warning("order %s refused by the exchange: %s", client_order_id, exc)
-            order.reject(self)
-            self.notify(order)
-            return order
+            return self._reject(order)
         self.tracked[client_order_id] = tracked
         if answer is None:
             self.ledger.update(client_order_id, None, "unknown")
@@ -264,6 +259,10 @@ class LiveBroker(bt.BrokerBase):
 
     def _refuse(self, order: bt.Order, why: str) -> bt.Order:
         log.info("order refused: %s", why)
+        return self._reject(order)
+
+    def _reject(self, order: bt.Order) -> bt.Order:
+        """Tell the strategy its order is rejected, as backtrader's brokers do."""
         order.reject(self)
         self.notify(order)
         return order
@@ -337,8 +336,7 @@ class LiveBroker(bt.BrokerBase):
                 self.ledger.update(tracked.client_order_id, None, "rejected")
                 del self.tracked[tracked.client_order_id]
                 if tracked.order is not None:
-                    tracked.order.reject(self)
-                    self.notify(tracked.order)
+                    self._reject(tracked.order)
                 return
             self._accept(tracked, found)
             return
@@ -356,16 +354,12 @@ class LiveBroker(bt.BrokerBase):
     def _settle(
         self, tracked: TrackedOrder, answer: dict[str, Any], fills: list[ExchangeFill]
     ) -> None:
-        for fill in fills:
-            if fill.fill_id not in tracked.fill_ids:
-                self._apply(tracked, fill)
+        self._apply_new(tracked, fills)
         status = answer.get("status") or "open"
         filled = to_decimal(answer.get("filled")) or Decimal(0)
         if status == "closed" and tracked.filled < filled:
             # the answer carried no fills (some exchanges): fetch them
-            for fill in self.fills_of(tracked):
-                if fill.fill_id not in tracked.fill_ids:
-                    self._apply(tracked, fill)
+            self._apply_new(tracked, self.fills_of(tracked))
         self.ledger.update(tracked.client_order_id, answer, status)
         order = tracked.order
         if status in FINAL_STATUSES:
@@ -381,6 +375,11 @@ class LiveBroker(bt.BrokerBase):
         elif order is not None and tracked.filled > 0 and order.status != bt.Order.Partial:
             order.partial()
             self.notify(order)
+
+    def _apply_new(self, tracked: TrackedOrder, fills: list[ExchangeFill]) -> None:
+        for fill in fills:
+            if fill.fill_id not in tracked.fill_ids:
+                self._apply(tracked, fill)
 
     def _apply(self, tracked: TrackedOrder, fill: ExchangeFill) -> None:
         """One fill into the position, the cash, the ledger (once) and the strategy's order."""
