@@ -151,17 +151,14 @@ def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
     public = make_client(config.exchange)
     _with_retries(public.load_markets, f"markets of {config.exchange}", stop)
     health = FeedHealth(runner)
-    feed, poller = _with_retries(
-        lambda: ccxt_feed(
-            public,
-            config.symbol,
-            config.timeframe,
-            config.data.history_bars,
-            on_unhealthy=health.unhealthy,
-            on_recovered=health.recovered,
-        ),
-        f"history of {config.symbol}",
-        stop,
+    # the backfill retries network errors itself (and reports the feed unhealthy meanwhile)
+    feed, poller = ccxt_feed(
+        public,
+        config.symbol,
+        config.timeframe,
+        config.data.history_bars,
+        on_unhealthy=health.unhealthy,
+        on_recovered=health.recovered,
     )
     runner.feed = feed
     strategy = runner.registry.validate(config.strategy_class, config.params)
