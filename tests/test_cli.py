@@ -23,7 +23,7 @@ def invoke(database_url: str):
     return run
 
 
-def _expect_error(result, *fragments: str) -> None:
+def expect_error(result, *fragments: str) -> None:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -101,7 +101,7 @@ def test_cli_writes_desired_columns_only(invoke, db_engine) -> None:
     ],
 )
 def test_bot_commands_reject_bad_input(invoke, args, fragments) -> None:
-    _expect_error(invoke(*args), *fragments)
+    expect_error(invoke(*args), *fragments)
 
 
 def test_strategies_list_shows_parameters(invoke) -> None:
@@ -215,13 +215,11 @@ def test_backtest_for_a_bot_records_trades(invoke, db_engine) -> None:
 def test_backtest_rejects_bad_input(invoke, tmp_path, body, extra, fragments) -> None:
     path = tmp_path / "missing.csv" if body is None else _csv(tmp_path, body)
     result = invoke("backtest", "--strategy", "sma_cross", "--data", str(path), *extra)
-    _expect_error(result, *fragments)
+    expect_error(result, *fragments)
 
 
 def test_backtest_unknown_strategy(invoke) -> None:
-    _expect_error(
-        invoke("backtest", "--strategy", "nope"), "unknown strategy 'nope'", "available: "
-    )
+    expect_error(invoke("backtest", "--strategy", "nope"), "unknown strategy 'nope'", "available: ")
 
 
 def test_demo_is_idempotent(invoke, db_engine) -> None:

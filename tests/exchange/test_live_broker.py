@@ -49,18 +49,22 @@ def emulator() -> Iterator[Emulator]:
     emulator.stop()
 
 
-def _run(emulator, db_engine, steps):
+def _client(emulator):
     client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
     client.load_markets()
+    return client
+
+
+def _broker(emulator, db_engine, bot_id: int, run_id: str, prefix: str, **params) -> LiveBroker:
+    """A live broker on a fresh live feed, as an incarnation of ``bot_id`` starts it."""
+    ledger = OrderLedger(db_engine, bot_id, run_id, "BTC/USDT")
+    return LiveBroker(_client(emulator), ledger, "BTC/USDT", prefix, feed=QueueFeed(), **params)
+
+
+def _run(emulator, db_engine, steps):
     bot_id = services.add_bot(db_engine, name="broker", enabled=False)
-    feed = QueueFeed()
-    broker = LiveBroker(
-        client,
-        OrderLedger(db_engine, bot_id, "run-b", "BTC/USDT"),
-        "BTC/USDT",
-        "tp-9-1-",
-        feed=feed,
-    )
+    broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-")
+    feed = broker.p.feed
     broker.recover(Decimal(0), None)
     seen: list = []
     cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
@@ -188,8 +192,7 @@ def test_an_order_that_never_arrived_is_rejected_only_after_the_arrival_window(
 
 def _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id: int) -> tuple[str, float]:
     """A resting limit buy that the previous incarnation placed, then died."""
-    client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
-    client.load_markets()
+    client = _client(emulator)
     below = float(emulator.last_price) - 200
     ledger = OrderLedger(db_engine, bot_id, "run-old", "BTC/USDT")
     ledger.write_ahead(
@@ -213,17 +216,10 @@ def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
 ) -> None:
     bot_id = services.add_bot(db_engine, name=f"crashed-{policy}", enabled=False)
     client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
-    client = make_client("binance", Credentials("T", KEY, SECRET), base_url=emulator.url)
-    client.load_markets()
-    feed = QueueFeed()
-    broker = LiveBroker(
-        client,
-        OrderLedger(db_engine, bot_id, "run-new", "BTC/USDT"),
-        "BTC/USDT",
-        "tp-9-2-",
-        feed=feed,
-        open_orders_on_restart=policy,
+    broker = _broker(
+        emulator, db_engine, bot_id, "run-new", "tp-9-2-", open_orders_on_restart=policy
     )
+    feed = broker.p.feed
     corrections = broker.recover(Decimal(0), None)
     (at_exchange,) = emulator.accounts[KEY].orders.values()
     (row,) = services.bot_orders(db_engine, bot_id)
