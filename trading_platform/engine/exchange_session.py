@@ -135,6 +135,8 @@ def run_on_exchange(runner: BotRunner) -> RunOutcome:
     credentials = _credentials(runner)
     try:
         return _trade(runner, credentials)
+    except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+        raise _rejected(runner, exc) from None
     except ccxt.BaseError as exc:
         raise ExchangeFailure(scrub(f"{type(exc).__name__}: {exc}", credentials)) from None
 
@@ -144,7 +146,6 @@ class ExchangeFailure(RuntimeError):
 
 
 def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
-    import ccxt
 
     config = runner.config
     stop = runner.stop_requested
@@ -165,19 +166,16 @@ def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
     broker: Any
     if config.mode == "live":
         private = make_client(config.exchange, credentials)
-        try:
-            _with_retries(private.load_markets, f"markets of {config.exchange}", stop)
-            broker = LiveBroker(
-                private,
-                OrderLedger(runner.database, runner.bot_id, runner.run_id, config.symbol),
-                config.symbol,
-                order_id_prefix(runner.bot_id, runner.incarnation),
-                feed=feed,
-                open_orders_on_restart=config.live.open_orders_on_restart,
-            )
-            _with_retries(lambda: _reconcile_live(runner, broker), "reconciliation", stop)
-        except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-            raise _rejected(runner, exc) from None
+        _with_retries(private.load_markets, f"markets of {config.exchange}", stop)
+        broker = LiveBroker(
+            private,
+            OrderLedger(runner.database, runner.bot_id, runner.run_id, config.symbol),
+            config.symbol,
+            order_id_prefix(runner.bot_id, runner.incarnation),
+            feed=feed,
+            open_orders_on_restart=config.live.open_orders_on_restart,
+        )
+        _with_retries(lambda: _reconcile_live(runner, broker), "reconciliation", stop)
     else:
         broker = PaperBroker(feed=feed)
     runner.sink = DatabaseSink(
@@ -205,8 +203,6 @@ def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
     )
     try:
         cerebro.run()
-    except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-        raise _rejected(runner, exc) from None
     finally:
         poller.stop()
     return RunOutcome("stopped", "stop requested; position saved")
