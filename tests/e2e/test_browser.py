@@ -42,6 +42,10 @@ def platform(request, tmp_path_factory) -> Iterator[Platform]:
 
 @pytest.fixture(scope="module")
 def webserver(platform: Platform) -> Iterator[str]:
+    # Dagster's SQLite storages are created (and stamped by Alembic) by the first process that
+    # opens them; two processes doing it at once on a fresh DAGSTER_HOME can stamp the schedule
+    # storage twice.  The daemon's first sensor tick means its storages exist.
+    platform.wait_for_sensor_ticks(1, timeout=120)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
