@@ -22,6 +22,14 @@ def _isolated_home() -> None:
     """The e2e platform sets its own environment for the Dagster processes."""
 
 
+@pytest.fixture(autouse=True)
+def _disable_bots_after_each_test(platform: Platform) -> Iterator[None]:
+    """A module shares one platform: the bots a test started are disabled when it ends, so
+    they never compete with the next test's bots for the two cores."""
+    yield
+    platform.disable_bots()
+
+
 def _platform(
     request: pytest.FixtureRequest,
     tmp_path_factory,
@@ -45,6 +53,10 @@ def _platform(
         platform.engine.dispose()
         if request.node.session.testsfailed:
             print(f"--- daemon log ({platform.log_path}) ---\n{platform.log_tail(200)}")
+            print(
+                f"--- code server log ({platform.code_server_log_path}) ---\n"
+                f"{platform.log_tail(100, platform.code_server_log_path)}"
+            )
         if cleanup is not None:
             cleanup()
 

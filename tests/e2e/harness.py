@@ -1,14 +1,22 @@
 """Start the real Dagster processes for end-to-end tests and watch what they do.
 
-``dagster-daemon run -w workspace.yaml`` runs the sensor daemon, the run queue and run
-monitoring, and starts the code server for the workspace itself; bot runs are run workers
-started by that code server.  Everything is started with ``subprocess.Popen`` in a new
-session, so the test can stop the whole tree, or ``kill -9`` one process of it.
+The processes are the ones a production deployment runs: a code server
+(``dagster code-server start``, which loads ``trading_platform.definitions`` and starts the
+run workers) and ``dagster-daemon run`` (sensors, schedules, the run queue and run
+monitoring) pointed at it through a workspace file.  ``make run``'s ``dagster dev`` does the
+same.  A daemon given the module itself instead (``-w workspace.yaml``) replaces its code
+server every 60 seconds, and on two cores three such daemons spent a core re-importing the
+platform: the waits that ran out under load did so there.
+
+Everything is started with ``subprocess.Popen`` in a new session, so a test can stop the
+whole tree, or ``kill -9`` one process of it.  A wait that runs out reports what the platform
+was doing (:meth:`Platform.describe`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -25,29 +33,17 @@ from typing import Any, TypeVar
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, create_engine, text
 
+from tests.support.waiting import wait_for
 from trading_platform.db import make_engine, services
 from trading_platform.db.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+LOCATION = "trading_platform"
+#: schedules the e2e tests do not exercise fire once a year instead of every minute (each
+#: firing is a run worker); the browser test module keeps them on and checks them
+QUIET_CRON = "0 0 1 1 *"
 T = TypeVar("T")
-
-
-class Timeout(AssertionError):
-    pass
-
-
-def wait_for(condition: Callable[[], T], timeout: float, message: str, interval: float = 0.5) -> T:
-    """Poll ``condition`` until it returns something truthy; fail with ``message`` at deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise Timeout(f"timed out after {timeout:.0f} s waiting for: {message} (last: {last!r})")
-
 
 ACTIVE = [
     DagsterRunStatus.QUEUED,
@@ -60,14 +56,17 @@ ACTIVE = [
 
 @dataclass
 class Platform:
-    """A temporary DAGSTER_HOME, a bot database, and the daemon running on them."""
+    """A temporary DAGSTER_HOME, a bot database, and the code server and daemon on them."""
 
     home: Path
     database_url: str
     dagster_postgres: dict[str, str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     daemon: subprocess.Popen[bytes] | None = None
+    code_server: subprocess.Popen[bytes] | None = None
     process_groups: list[int] = field(default_factory=list)
+    #: bots a module keeps running across its tests (all others are disabled after each test)
+    keep_running: set[int] = field(default_factory=set)
     engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +77,17 @@ class Platform:
         upgrade(self.database_url)
         self.engine = make_engine(self.database_url)
         self.log_path = self.home / "daemon.log"
+        self.code_server_log_path = self.home / "code_server.log"
+        # a short path: a Unix socket's name is limited to about 100 bytes
+        self.socket = Path("/tmp") / f"tp-e2e-{uuid.uuid4().hex[:12]}.sock"
+        self.workspace = self.home / "workspace.yaml"
+        self.workspace.write_text(
+            "load_from:\n"
+            "  - grpc_server:\n"
+            f"      socket: {self.socket}\n"
+            "      host: localhost\n"
+            f"      location_name: {LOCATION}\n"
+        )
 
     def env(self) -> dict[str, str]:
         env = {
@@ -93,6 +103,8 @@ class Platform:
             TRADING_RESTART_BACKOFF_SECONDS="1",
             TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
             TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
+            TRADING_HEALTH_CRON=QUIET_CRON,
+            TRADING_PERFORMANCE_CRON=QUIET_CRON,
             TRADING_STRATEGY_PATHS=str(REPO_ROOT / "tests" / "e2e" / "plugins"),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
@@ -102,38 +114,78 @@ class Platform:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+    # -- processes ---------------------------------------------------------------------------
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        process = subprocess.Popen(
+            command,
             cwd=REPO_ROOT,
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.process_groups.append(self.daemon.pid)
+        self.process_groups.append(process.pid)
+        return process
+
+    def start(self) -> None:
+        """The code server (unless it runs already), then the daemon once the server answers."""
+        if self.code_server is None or self.code_server.poll() is not None:
+            self.code_server = self._spawn(
+                [
+                    str(BIN / "dagster"),
+                    "code-server",
+                    "start",
+                    "-m",
+                    "trading_platform.definitions",
+                    "--location-name",
+                    LOCATION,
+                    "--socket",
+                    str(self.socket),
+                    "--log-level",
+                    "warning",
+                ],
+                self.code_server_log_path,
+            )
+            self.wait_for(self._code_server_answers, 120, "the code server to answer")
+        self.daemon = self._spawn(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)], self.log_path
+        )
+
+    def _code_server_answers(self) -> bool:
+        from dagster._grpc.client import DagsterGrpcClient
+
+        if not self.socket.exists():
+            return False
+        try:
+            DagsterGrpcClient(socket=str(self.socket)).ping("ready")
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+        return True
 
     def kill_daemon(self) -> None:
-        """``kill -9`` of the daemon process alone (its code server and runs live on)."""
+        """``kill -9`` of the daemon process alone (the code server and runs live on)."""
         assert self.daemon is not None
         self.daemon.kill()
         self.daemon.wait(timeout=10)
+        self.process_groups.remove(self.daemon.pid)
 
     def stop(self) -> None:
-        """Stop every daemon started and every process they started (code servers, runs)."""
+        """Stop every process started and every process they started (run workers)."""
         for pgid in self.process_groups:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGTERM)
-        if self.daemon is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.daemon.wait(timeout=20)
+        for process in (self.daemon, self.code_server):
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=20)
         for pgid in self.process_groups:
             for pid in self.pids_in_group(pgid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self.process_groups.clear()
-        self.daemon = None
+        self.daemon = self.code_server = None
+        self.socket.unlink(missing_ok=True)
 
     @staticmethod
     def pids_in_group(pgid: int) -> list[int]:
@@ -148,11 +200,59 @@ class Platform:
                 continue
         return pids
 
-    def log_tail(self, lines: int = 80) -> str:
+    def log_tail(self, lines: int = 80, path: Path | None = None) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text_ = (path or self.log_path).read_text(errors="replace")
         except FileNotFoundError:
             return ""
+        return "\n".join(text_.splitlines()[-lines:])
+
+    # -- waiting -----------------------------------------------------------------------------
+    def wait_for(
+        self, condition: Callable[[], T], timeout: float, message: str, interval: float = 0.5
+    ) -> T:
+        """:func:`~tests.support.waiting.wait_for` that explains a timeout with
+        :meth:`describe`."""
+        return wait_for(condition, timeout, message, interval, explain=self.describe)
+
+    def describe(self) -> str:
+        """What the platform is doing: runs, bots, recent status events, load, logs."""
+        lines = [f"--- load average {os.getloadavg()} ---", "--- runs (newest first) ---"]
+        now = time.time()
+        with self.instance() as instance:
+            for record in instance.get_run_records(limit=25):
+                run = record.dagster_run
+                started = f"{now - record.start_time:.0f} s ago" if record.start_time else "-"
+                ended = f"{now - record.end_time:.0f} s ago" if record.end_time else "-"
+                lines.append(
+                    f"{run.run_id[:8]} {run.job_name} {run.status.value} bot "
+                    f"{run.tags.get('trading/bot_id', '-')} incarnation "
+                    f"{run.tags.get('trading/incarnation', '-')} started {started} ended {ended}"
+                )
+        lines.append("--- bots ---")
+        for bot in services.get_bots(self.engine):
+            beat = bot.last_heartbeat
+            age = f"{(dt.datetime.now(dt.UTC) - beat).total_seconds():.0f} s" if beat else "never"
+            lines.append(
+                f"#{bot.id} {bot.name!r} enabled={bot.enabled} status={bot.status} "
+                f"heartbeat {age} ago restarts={bot.restart_count} error={bot.last_error!r}"
+            )
+        lines.append("--- status events (last 20) ---")
+        with self.engine.connect() as connection:
+            events = connection.execute(
+                text(
+                    "SELECT at, bot_id, from_status, to_status, reason FROM bot_status_events"
+                    " ORDER BY id DESC LIMIT 20"
+                )
+            ).all()
+        lines += [
+            f"{e.at} #{e.bot_id} {e.from_status} -> {e.to_status}: {e.reason}" for e in events
+        ]
+        lines.append("--- daemon log (tail) ---")
+        lines.append(self.log_tail(40))
+        lines.append("--- code server log (tail) ---")
+        lines.append(self.log_tail(20, self.code_server_log_path))
+        return "\n".join(lines)
 
     # -- observing ---------------------------------------------------------------------------
     def instance(self) -> DagsterInstance:
@@ -186,7 +286,7 @@ class Platform:
     def wait_for_sensor_ticks(self, count: int, timeout: float = 60) -> None:
         """Let ``count`` more sensor ticks happen: how a test proves nothing else is launched."""
         target = self.sensor_ticks() + count
-        wait_for(lambda: self.sensor_ticks() >= target, timeout, f"{count} more sensor ticks")
+        self.wait_for(lambda: self.sensor_ticks() >= target, timeout, f"{count} more sensor ticks")
 
     def run_worker_pid(self, run_id: str) -> int | None:
         """The pid of the process executing ``run_id``, as its bot recorded at start."""
@@ -209,6 +309,16 @@ class Platform:
     def sql(self, statement: str, **params: Any) -> None:
         with self.engine.begin() as connection:
             connection.execute(text(statement), params)
+
+    def disable_bots(self) -> None:
+        """Disable every bot but ``keep_running``: a test's bots never burn the next test's
+        CPU.  Their runs stop in the background."""
+        with self.engine.begin() as connection:
+            ids = connection.execute(text("SELECT id FROM trading_bots WHERE enabled")).scalars()
+            for bot_id in set(ids) - self.keep_running:
+                connection.execute(
+                    text("UPDATE trading_bots SET enabled = false WHERE id = :id"), {"id": bot_id}
+                )
 
     def insert_bot(self, name: str, **columns: Any) -> int:
         """Insert a bot with plain SQL, as an operator would."""

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.e2e.harness import Platform, wait_for
+from tests.e2e.harness import Platform
 from trading_platform.db import services
 from trading_platform.db.models import TradingTrade
 
@@ -23,14 +23,14 @@ def _running(platform: Platform, bot_id: int) -> bool:
 
 def test_bot_inserted_with_sql_starts_heartbeats_and_trades(platform: Platform) -> None:
     bot_id = platform.insert_bot("e2e-paper")
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
-    first = wait_for(lambda: platform.bot(bot_id).last_heartbeat, 30, "a heartbeat")
-    wait_for(
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    first = platform.wait_for(lambda: platform.bot(bot_id).last_heartbeat, 30, "a heartbeat")
+    platform.wait_for(
         lambda: (hb := platform.bot(bot_id).last_heartbeat) is not None and hb > first,
         30,
         "a second heartbeat",
     )
-    wait_for(
+    platform.wait_for(
         lambda: services.count_rows(platform.engine, TradingTrade, bot_id) >= 2,
         90,
         "paper trades recorded",
@@ -49,7 +49,7 @@ def test_bot_inserted_with_sql_starts_heartbeats_and_trades(platform: Platform) 
 
 def test_config_change_with_sql_hot_reloads(platform: Platform) -> None:
     bot_id = platform.insert_bot("e2e-reload")
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
     (old,) = platform.active_runs(bot_id)
     config = {
         "params": {"fast": 4, "slow": 9},
@@ -64,10 +64,10 @@ def test_config_change_with_sql_hot_reloads(platform: Platform) -> None:
         runs = [r for r in platform.active_runs(bot_id) if r.run_id != old.run_id]
         return runs[0] if runs and platform.bot(bot_id).status == "running" else None
 
-    run = wait_for(new_run, START_TIMEOUT, "a run with the new config")
+    run = platform.wait_for(new_run, START_TIMEOUT, "a run with the new config")
     assert run.tags["trading/config_hash"] != old.tags["trading/config_hash"]
     assert run.run_config["ops"]["run_bot"]["config"]["snapshot"]["params"]["fast"] == 4
-    old_run = wait_for(
+    old_run = platform.wait_for(
         lambda: (r := platform.instance().get_run_by_id(old.run_id)).is_finished and r,
         30,
         "old run finished",
@@ -79,16 +79,16 @@ def test_config_change_with_sql_hot_reloads(platform: Platform) -> None:
 @pytest.mark.parametrize("how", ["disable", "delete"])
 def test_disable_or_delete_stops_the_run(platform: Platform, how: str) -> None:
     bot_id = platform.insert_bot(f"e2e-stop-{how}")
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
     (run,) = platform.active_runs(bot_id)
     if how == "disable":
         platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=bot_id)
-        wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "status stopped")
+        platform.wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "status stopped")
     else:
         platform.sql("DELETE FROM trading_bots WHERE id = :id", id=bot_id)
-    wait_for(lambda: not platform.active_runs(bot_id), 60, "no active run")
+    platform.wait_for(lambda: not platform.active_runs(bot_id), 60, "no active run")
     assert platform.instance().get_run_by_id(run.run_id).status.value == "CANCELED"
-    events = wait_for(
+    events = platform.wait_for(
         lambda: (
             (e := services.status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e
         ),
@@ -101,16 +101,16 @@ def test_disable_or_delete_stops_the_run(platform: Platform, how: str) -> None:
 
 def test_killed_run_worker_is_relaunched(platform: Platform) -> None:
     bot_id = platform.insert_bot("e2e-kill")
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
     (run,) = platform.active_runs(bot_id)
-    pid = wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "run worker pid")
+    pid = platform.wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "run worker pid")
     os.kill(pid, signal.SIGKILL)
 
     def relaunched():
         runs = [r for r in platform.active_runs(bot_id) if r.run_id != run.run_id]
         return runs[0] if runs and platform.bot(bot_id).status == "running" else None
 
-    new = wait_for(relaunched, 120, "relaunch after kill -9")
+    new = platform.wait_for(relaunched, 120, "relaunch after kill -9")
     assert int(new.tags["trading/incarnation"]) == int(run.tags["trading/incarnation"]) + 1
     assert platform.bot(bot_id).restart_count == 1
     assert platform.instance().get_run_by_id(run.run_id).status.value == "FAILURE"
@@ -122,7 +122,7 @@ def test_strategy_that_always_raises_gives_up_after_max_restarts(platform: Platf
         ' "heartbeat_interval": 2}'
     )
     bot_id = platform.insert_bot("e2e-raises", strategy="always_raises", config=config)
-    wait_for(
+    platform.wait_for(
         lambda: (b := platform.bot(bot_id)).status == "error" and "gave up" in (b.last_error or ""),
         180,
         "status error after max_restarts",
@@ -140,7 +140,9 @@ def test_strategy_that_always_raises_gives_up_after_max_restarts(platform: Platf
         c='{"params": {"fast": 3, "slow": 8}, "data": {"pace_seconds": 0.5}}',
         id=bot_id,
     )
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "running after config change")
+    platform.wait_for(
+        lambda: _running(platform, bot_id), START_TIMEOUT, "running after config change"
+    )
     assert platform.bot(bot_id).restart_count == 0
 
 
@@ -161,9 +163,11 @@ def test_invalid_config_marks_error_and_spares_others(
         pytest.skip("PostgreSQL's json column refuses malformed JSON at insert time")
     good = platform.insert_bot(f"e2e-good-{field[:12]}")
     bad = platform.insert_bot(f"e2e-bad-{field[:12]}", **columns)
-    wait_for(lambda: platform.bot(bad).status == "error", 60, "invalid bot marked error")
+    platform.wait_for(lambda: platform.bot(bad).status == "error", 60, "invalid bot marked error")
     assert field in platform.bot(bad).last_error
-    wait_for(lambda: _running(platform, good), START_TIMEOUT, "valid bot running beside it")
+    platform.wait_for(
+        lambda: _running(platform, good), START_TIMEOUT, "valid bot running beside it"
+    )
     assert platform.runs(bad) == []
     platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=good)
 
@@ -171,7 +175,7 @@ def test_invalid_config_marks_error_and_spares_others(
 def test_backtest_bot_runs_once_and_completes(platform: Platform) -> None:
     config = '{"params": {"fast": 5, "slow": 20}, "data": {"bars": 800, "seed": 5}}'
     bot_id = platform.insert_bot("e2e-backtest", mode="backtest", timeframe="1d", config=config)
-    wait_for(lambda: platform.bot(bot_id).status == "completed", 120, "backtest completed")
+    platform.wait_for(lambda: platform.bot(bot_id).status == "completed", 120, "backtest completed")
     trades = services.bot_trades(platform.engine, bot_id)
     assert len(trades) >= 2
     assert {t.side for t in trades} == {"buy", "sell"}

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dagster import AssetKey
 
 from tests.e2e.conftest import BACKENDS, _platform
-from tests.e2e.harness import BIN, REPO_ROOT, Platform, wait_for
+from tests.e2e.harness import BIN, REPO_ROOT, Platform
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,8 @@ SENSORS = {
 
 @pytest.fixture(scope="module", params=BACKENDS[:1])
 def platform(request, tmp_path_factory) -> Iterator[Platform]:
-    yield from _platform(request, tmp_path_factory)
+    """The schedules fire at their production pace here (other modules quieten them)."""
+    yield from _platform(request, tmp_path_factory, TRADING_HEALTH_CRON="* * * * *")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def webserver(platform: Platform) -> Iterator[str]:
         except OSError:
             return False
 
-    wait_for(up, 120, "the Dagster webserver")
+    platform.wait_for(up, 120, "the Dagster webserver")
     yield url
     process.terminate()
     process.wait(timeout=20)
@@ -138,3 +140,18 @@ def test_asset_graph_in_chromium(webserver: str, tmp_path: Path) -> None:
         finally:
             browser.close()
     assert (tmp_path / "asset_graph.png").stat().st_size > 10_000
+
+
+def test_health_schedule_materializes_bot_health(platform: Platform) -> None:
+    """``bot_health_schedule`` runs every minute: its run materializes the asset and its
+    checks, as the UI's asset page shows them."""
+
+    def materialization():
+        with platform.instance() as instance:
+            return instance.get_latest_materialization_event(AssetKey("bot_health"))
+
+    event = platform.wait_for(materialization, 150, "bot_health materialized by its schedule")
+    with platform.instance() as instance:
+        run = instance.get_run_by_id(event.run_id)
+    assert run is not None and run.tags.get("dagster/schedule_name") == "bot_health_schedule"
+    assert run.status.value == "SUCCESS"

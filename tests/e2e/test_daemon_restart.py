@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import Platform, wait_for
+from tests.e2e.harness import Platform
 
 pytestmark = pytest.mark.e2e
 
 
 def test_daemon_killed_and_restarted_keeps_one_run_per_bot(platform: Platform) -> None:
     bot_ids = [platform.insert_bot(f"e2e-restart-{i}") for i in range(2)]
-    wait_for(lambda: all(platform.bot(b).status == "running" for b in bot_ids), 120, "bots running")
+    platform.wait_for(
+        lambda: all(platform.bot(b).status == "running" for b in bot_ids), 120, "bots running"
+    )
     before = {b: platform.active_runs(b)[0].run_id for b in bot_ids}
     platform.kill_daemon()
     # a config change while the daemon is down: the restarted sensor must reload, not double
@@ -25,7 +27,7 @@ def test_daemon_killed_and_restarted_keeps_one_run_per_bot(platform: Platform) -
             platform.bot(b).status == "running" for b in bot_ids
         )
 
-    wait_for(settled, 120, "each bot with exactly one active run")
+    platform.wait_for(settled, 120, "each bot with exactly one active run")
     for _ in range(3):  # and it stays that way over further ticks
         platform.wait_for_sensor_ticks(1, timeout=60)
         assert all(len(platform.active_runs(b)) <= 1 for b in bot_ids)

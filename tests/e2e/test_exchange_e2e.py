@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from tests.e2e.conftest import BACKENDS, _platform
-from tests.e2e.harness import Platform, wait_for
+from tests.e2e.harness import Platform
 from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
 from trading_platform.db import services
@@ -141,7 +141,8 @@ def faulty_run(platform: Platform, faulty: Emulator, owner: int) -> Iterator[Fau
         credentials="FAULTS",
         params={"hold": 1},
     )
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "the faulty bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "the faulty bot running")
+    platform.keep_running.add(bot_id)
     (run,) = platform.active_runs(bot_id)
     faulty.fault_rate = 0.2
     try:
@@ -156,8 +157,8 @@ def _running(platform: Platform, bot_id: int) -> bool:
 
 def _stop(platform: Platform, bot_id: int) -> None:
     platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=bot_id)
-    wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
-    wait_for(lambda: not platform.active_runs(bot_id), 60, "run finished")
+    platform.wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
+    platform.wait_for(lambda: not platform.active_runs(bot_id), 60, "run finished")
 
 
 def test_live_bot_buys_and_sells_and_the_books_agree(
@@ -165,8 +166,8 @@ def test_live_bot_buys_and_sells_and_the_books_agree(
 ) -> None:
     key = ACCOUNTS["ROUNDTRIP"][0]
     bot_id = _bot(platform, owner, "e2e-live", credentials="ROUNDTRIP")
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
-    wait_for(lambda: len(emulator.accounts[key].trades) >= 4, 60, "two round trips")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: len(emulator.accounts[key].trades) >= 4, 60, "two round trips")
     _stop(platform, bot_id)
     assert_books_agree(emulator, key, platform.engine, bot_id)
     trades = services.bot_trades(platform.engine, bot_id)
@@ -179,18 +180,18 @@ def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
 ) -> None:
     key = ACCOUNTS["CRASH"][0]
     bot_id = _bot(platform, owner, "e2e-crash", credentials="CRASH", params={"hold": 100_000})
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
     # the next order executes, its answer is lost, and the exchange goes dark at once
     posts = emulator.order_posts
     emulator.order_faults.append("lost")
     emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
-    wait_for(
+    platform.wait_for(
         lambda: [o.status for o in services.bot_orders(platform.engine, bot_id)] == ["unknown"],
         60,
         "the order left unknown",
     )
     (run,) = platform.active_runs(bot_id)
-    pid = wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "run worker pid")
+    pid = platform.wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "run worker pid")
     os.kill(pid, signal.SIGKILL)
     emulator.on_lost_answer = None
     emulator.reachable = True
@@ -199,7 +200,7 @@ def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
         runs = [r for r in platform.active_runs(bot_id) if r.run_id != run.run_id]
         return runs[0] if runs and _running(platform, bot_id) else None
 
-    new = wait_for(relaunched, 120, "relaunch after kill -9")
+    new = platform.wait_for(relaunched, 120, "relaunch after kill -9")
     assert int(new.tags["trading/incarnation"]) == int(run.tags["trading/incarnation"]) + 1
     assert emulator.order_posts == posts + 1, "the exchange received a second order"
     (order,) = services.bot_orders(platform.engine, bot_id)
@@ -216,14 +217,16 @@ def test_paper_bot_stopped_and_started_continues_with_position_and_cash(
     platform: Platform, emulator: Emulator, owner: int
 ) -> None:
     bot_id = _bot(platform, owner, "e2e-paper-ccxt", mode="paper", params={"hold": 100_000})
-    wait_for(lambda: services.bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy")
+    platform.wait_for(
+        lambda: services.bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy"
+    )
     _stop(platform, bot_id)
     saved = services.get_position(platform.engine, bot_id, "BTC/USDT")
     assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
     platform.sql("UPDATE trading_bots SET enabled = true WHERE id = :id", id=bot_id)
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running again")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running again")
     first_beat = platform.bot(bot_id).last_heartbeat
-    wait_for(lambda: platform.bot(bot_id).last_heartbeat != first_beat, 30, "a heartbeat")
+    platform.wait_for(lambda: platform.bot(bot_id).last_heartbeat != first_beat, 30, "a heartbeat")
     _stop(platform, bot_id)
     assert len(services.bot_trades(platform.engine, bot_id)) == 1  # held: no second buy
     again = services.get_position(platform.engine, bot_id, "BTC/USDT")
@@ -235,7 +238,7 @@ def test_wrong_credentials_error_once_without_a_retry_storm(
 ) -> None:
     key = ACCOUNTS["WRONG"][0]
     bot_id = _bot(platform, owner, "e2e-wrong-key", credentials="WRONG")
-    row = wait_for(
+    row = platform.wait_for(
         lambda: (b := platform.bot(bot_id)).status == "error" and b, START_TIMEOUT, "error"
     )
     assert "credential set 'WRONG'" in row.last_error and "rejected" in row.last_error
@@ -250,11 +253,11 @@ def test_exchange_unreachable_for_a_while(
     platform: Platform, emulator: Emulator, owner: int
 ) -> None:
     bot_id = _bot(platform, owner, "e2e-outage", mode="paper", params={"hold": 100_000})
-    wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
+    platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running")
     (run,) = platform.active_runs(bot_id)
     emulator.reachable = False
     try:
-        wait_for(
+        platform.wait_for(
             lambda: any(
                 "data feed unhealthy" in e.reason
                 for e in services.status_events(platform.engine, bot_id)
@@ -264,7 +267,7 @@ def test_exchange_unreachable_for_a_while(
         )
     finally:
         emulator.reachable = True
-    wait_for(
+    platform.wait_for(
         lambda: any(
             "data feed recovered" in e.reason
             for e in services.status_events(platform.engine, bot_id)
@@ -287,7 +290,9 @@ def test_faults_at_a_fifth_of_requests_over_100_bars(
 ) -> None:
     key = ACCOUNTS["FAULTS"][0]
     bot_id = faulty_run.bot_id
-    wait_for(lambda: len(faulty.candles) - faulty_run.first_candle >= 102, 240, "100 bars", 2)
+    platform.wait_for(
+        lambda: len(faulty.candles) - faulty_run.first_candle >= 102, 240, "100 bars", 2
+    )
     faulty.fault_rate = 0.0
     assert [r.run_id for r in platform.active_runs(bot_id)] == [faulty_run.run_id]  # stayed up
     assert _running(platform, bot_id)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import BACKENDS, _platform
-from tests.e2e.harness import Platform, wait_for
+from tests.e2e.harness import Platform
 from tests.notifications.stubs import SmtpStub, TelegramStub
 from trading_platform.db import services
 
@@ -69,13 +69,17 @@ def _texts(telegram: TelegramStub, name: str) -> list[str]:
 
 def test_trades_reach_telegram_and_email_in_order(platform, telegram, smtp) -> None:
     bot_id = _owned_bot(platform, "notify-paper")
-    wait_for(lambda: len(_texts(telegram, "notify-paper")) >= 2, 150, "entry and exit messages")
+    platform.wait_for(
+        lambda: len(_texts(telegram, "notify-paper")) >= 2, 150, "entry and exit messages"
+    )
     texts = _texts(telegram, "notify-paper")
     assert texts[0].startswith("[notify-paper] BUY ") and texts[0].endswith("(Paper Trading)")
     assert texts[1].startswith("[notify-paper] SELL ") and "(P&L: " in texts[1]
     trades = services.bot_trades(platform.engine, bot_id)
     assert f"@ {float(trades[0].price):,.2f}" in texts[0]
-    wait_for(lambda: sum("[notify-paper] SELL" in b for b in smtp.bodies()) >= 1, 30, "e-mail")
+    platform.wait_for(
+        lambda: sum("[notify-paper] SELL" in b for b in smtp.bodies()) >= 1, 30, "e-mail"
+    )
     mails = [b for b in smtp.bodies() if "[notify-paper]" in b]
     assert "[notify-paper] BUY" in mails[0]
     # the flags: switch entry messages off, exits stay on
@@ -89,16 +93,18 @@ def test_flags_turn_entry_messages_off(platform, telegram) -> None:
         '"notifications": {"position_opened": false}}'
     )
     _owned_bot(platform, "notify-quiet", config=config)
-    wait_for(lambda: _texts(telegram, "notify-quiet"), 150, "an exit message")
+    platform.wait_for(lambda: _texts(telegram, "notify-quiet"), 150, "an exit message")
     assert all(" SELL " in text for text in _texts(telegram, "notify-quiet"))
 
 
 def test_killed_run_and_exhausted_restarts_notify(platform, telegram) -> None:
     bot_id = _owned_bot(platform, "notify-kill")
-    wait_for(lambda: platform.bot(bot_id).status == "running", 90, "running")
+    platform.wait_for(lambda: platform.bot(bot_id).status == "running", 90, "running")
     (run,) = platform.active_runs(bot_id)
-    os.kill(wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "pid"), signal.SIGKILL)
-    wait_for(
+    os.kill(
+        platform.wait_for(lambda: platform.run_worker_pid(run.run_id), 10, "pid"), signal.SIGKILL
+    )
+    platform.wait_for(
         lambda: any("RESTARTED" in t for t in _texts(telegram, "notify-kill")),
         90,
         "restart message",
@@ -107,7 +113,7 @@ def test_killed_run_and_exhausted_restarts_notify(platform, telegram) -> None:
 
     config = '{"data": {"pace_seconds": 0.2, "history_bars": 5}, "max_restarts": 1}'
     _owned_bot(platform, "notify-raise", strategy="always_raises", config=config)
-    wait_for(
+    platform.wait_for(
         lambda: any("RESTARTS_EXHAUSTED" in t for t in _texts(telegram, "notify-raise")),
         150,
         "restarts exhausted message",
@@ -121,16 +127,16 @@ def test_killed_run_and_exhausted_restarts_notify(platform, telegram) -> None:
 def test_telegram_outage_loses_and_doubles_nothing(platform, telegram) -> None:
     telegram.faults.extend([500] * 3 + [("429", 2)] + [500] * 2)
     bot_id = _owned_bot(platform, "notify-outage")
-    wait_for(
+    platform.wait_for(
         lambda: len(services.bot_trades(platform.engine, bot_id)) >= 4,
         150,
         "the bot keeps trading during the outage",
     )
-    wait_for(lambda: not telegram.faults, 90, "the outage to pass")
+    platform.wait_for(lambda: not telegram.faults, 90, "the outage to pass")
     platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=bot_id)
-    wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
+    platform.wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
     trades = services.bot_trades(platform.engine, bot_id)
-    wait_for(
+    platform.wait_for(
         lambda: len(_texts(telegram, "notify-outage")) >= len(trades),
         90,
         "every trade message delivered after the outage",

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.e2e.harness import wait_for
+from tests.support.waiting import wait_for
 from trading_platform.db import services
 from trading_platform.engine.config import validate_bot_config
 from trading_platform.engine.runner import BotRunner

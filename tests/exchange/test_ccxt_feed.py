@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import wait_for
 from tests.exchange.emulator import Emulator
+from tests.support.waiting import wait_for
 from trading_platform.engine.ccxt_feed import ccxt_feed
 from trading_platform.exchanges.client import make_client
 

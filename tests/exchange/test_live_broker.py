@@ -14,8 +14,8 @@ from decimal import Decimal
 import backtrader as bt
 import pytest
 
-from tests.e2e.harness import wait_for
 from tests.exchange.emulator import Emulator
+from tests.support.waiting import wait_for
 from trading_platform.db import services
 from trading_platform.engine.ledger import OrderLedger
 from trading_platform.engine.live_broker import LiveBroker

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.harness import wait_for
 from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
+from tests.support.waiting import wait_for
 from trading_platform.db import services
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification

@@ -111,3 +111,16 @@ def test_performance_and_portfolio_by_hand(db_engine, database_url, instance) ->
     assert portfolio.metadata["total_pnl"].value == pytest.approx(6.0)
     assert portfolio.metadata["total_equity"].value == pytest.approx(1006.0)
     assert portfolio.metadata["open_positions"].value == 0
+
+
+def test_performance_assets_materialize_with_no_bots(database_url, instance) -> None:
+    """A fresh platform has no bots: the P&L assets still materialize, with zero totals."""
+    result = materialize(
+        [bot_performance, portfolio_pnl],
+        resources={"bot_database": BotDatabase(url=database_url)},
+        instance=instance,
+    )
+    assert result.success
+    (portfolio,) = result.asset_materializations_for_node("portfolio_pnl")
+    assert portfolio.metadata["total_equity"].value == 0.0
+    assert portfolio.metadata["bots"].value == 0

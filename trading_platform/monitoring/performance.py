@@ -244,10 +244,12 @@ def portfolio(rows: list[BotPerformance]) -> tuple[PortfolioTotals, dict[str, Po
     """Totals overall and per user (key: user id as text, ``"none"`` for unowned bots)."""
 
     def totals(group: list[BotPerformance]) -> PortfolioTotals:
-        realized = sum(r.realized_pnl for r in group)
-        unrealized = sum(r.unrealized_pnl for r in group)
+        # float starts: the sum of no bots is 0.0, not the integer 0 (the assets' metadata
+        # is typed, and a fresh platform has no bots)
+        realized = sum((r.realized_pnl for r in group), 0.0)
+        unrealized = sum((r.unrealized_pnl for r in group), 0.0)
         return PortfolioTotals(
-            equity=sum(r.equity for r in group),
+            equity=sum((r.equity for r in group), 0.0),
             realized_pnl=realized,
             unrealized_pnl=unrealized,
             total_pnl=realized + unrealized,

@@ -2,22 +2,38 @@
 
 import os
 
-from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 
 from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
 
-bot_health_job = define_asset_job("bot_health_job", selection=AssetSelection.assets(bot_health))
+# In process: each asset is a few queries, and the multiprocess executor would start one
+# more process per asset on every tick (each importing the platform, seconds of CPU).
+bot_health_job = define_asset_job(
+    "bot_health_job",
+    selection=AssetSelection.assets(bot_health),
+    executor_def=in_process_executor,
+)
 performance_job = define_asset_job(
-    "performance_job", selection=AssetSelection.assets(bot_performance, portfolio_pnl)
+    "performance_job",
+    selection=AssetSelection.assets(bot_performance, portfolio_pnl),
+    executor_def=in_process_executor,
 )
 
 bot_health_schedule = ScheduleDefinition(
+    name="bot_health_schedule",
     job=bot_health_job,
     cron_schedule=os.environ.get("TRADING_HEALTH_CRON", "* * * * *"),
     default_status=DefaultScheduleStatus.RUNNING,
     description="bot_health and its checks (TRADING_HEALTH_CRON, default every minute).",
 )
 performance_schedule = ScheduleDefinition(
+    name="performance_schedule",
     job=performance_job,
     cron_schedule=os.environ.get("TRADING_PERFORMANCE_CRON", "*/5 * * * *"),
     default_status=DefaultScheduleStatus.RUNNING,
