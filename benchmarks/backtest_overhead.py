@@ -16,9 +16,9 @@ import time
 
 import backtrader as bt
 
+from trading_platform.config import validate_bot_config
 from trading_platform.engine.backtest import run_backtest
-from trading_platform.engine.config import validate_bot_config
-from trading_platform.engine.demo_data import generate_ohlcv
+from trading_platform.feeds.demo_data import generate_ohlcv
 from trading_platform.strategy_handler import load_registry
 
 

@@ -23,12 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import wait_for  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 from tests.exchange.emulator import Emulator  # noqa: E402
-from trading_platform.db import make_engine, services  # noqa: E402
+from trading_platform.config import validate_bot_config  # noqa: E402
+from trading_platform.db import make_engine  # noqa: E402
+from trading_platform.db.bots import add_bot
 from trading_platform.db.migrate import upgrade  # noqa: E402
-from trading_platform.engine import ccxt_feed  # noqa: E402
-from trading_platform.engine.config import validate_bot_config  # noqa: E402
+from trading_platform.exchanges import candles  # noqa: E402
 from trading_platform.engine.runner import BotRunner  # noqa: E402
 from trading_platform.strategy_handler import load_registry  # noqa: E402
 
@@ -66,7 +67,7 @@ def main() -> None:
                 "credentials": "BENCH",
             },
         )
-        bot_id = services.add_bot(engine, name="bench-latency", enabled=True, **desired)
+        bot_id = add_bot(engine, name="bench-latency", enabled=True, **desired)
         config = validate_bot_config(
             name="bench-latency", registry=registry, bot_id=bot_id, **desired
         )
@@ -86,7 +87,7 @@ def main() -> None:
     arrivals = emulator.order_arrivals[2:]  # the first two warm connections up
     latencies_ms = sorted((at - math.floor(at)) * 1000 for at in arrivals)
     p99 = latencies_ms[min(len(latencies_ms) - 1, math.ceil(0.99 * len(latencies_ms)) - 1)]
-    grace_ms = ccxt_feed.CLOSE_GRACE_SECONDS * 1000
+    grace_ms = candles.CLOSE_GRACE_SECONDS * 1000
     print(f"signals: {len(latencies_ms)} (one-second candles, SQLite bot database)")
     print(
         f"candle close -> order at the exchange: median {statistics.median(latencies_ms):.0f} ms, "

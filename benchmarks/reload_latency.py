@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.harness import Platform, wait_for  # noqa: E402
-from trading_platform.db import services  # noqa: E402
+from trading_platform.db.status import status_events
 
 
 def main() -> None:
@@ -62,7 +62,7 @@ def main() -> None:
                     snapshot = runs[0].run_config["ops"]["run_bot"]["config"]["snapshot"]
                     if snapshot["params"]["slow"] != slow:
                         return False
-                    events = services.status_events(platform.engine, bot_id)
+                    events = status_events(platform.engine, bot_id)
                     started = [
                         e for e in events if e.run_id == runs[0].run_id and e.to_status == "running"
                     ]

@@ -21,7 +21,8 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
 from sqlalchemy import insert
 
-from trading_platform.db import make_engine, services
+from trading_platform.db import make_engine
+from trading_platform.db.bots import get_bots
 from trading_platform.db.migrate import upgrade
 from trading_platform.db.models import TradingBot
 from trading_platform.orchestration.reconcile import BotMemory, Launch, run_key
@@ -64,7 +65,7 @@ def build(count: int, home: Path):  # type: ignore[no-untyped-def]
     (home / "dagster").mkdir()
     instance = DagsterInstance.local_temp(str(home / "dagster"))
     memory = {}
-    for row in services.get_bots(engine):
+    for row in get_bots(engine):
         desired_hash, config = validate_row(row, registry)
         launch = Launch(row.id, config, 1, run_key(row.id, desired_hash, 1), False)
         instance.add_run(

@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import upgrade
 from trading_platform.db.models import TradingBot, TradingPosition, TradingTrade, User
-from trading_platform.monitoring import performance
+from trading_platform.monitoring import snapshots
 
 
 def fill(url: str, bots: int, trades: int) -> None:
@@ -103,10 +103,10 @@ def main() -> None:
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            rows = performance.compute(engine)
-            performance.write_snapshots(engine, rows, dt.datetime.now(dt.UTC))
+            rows = snapshots.compute(engine)
+            snapshots.write_snapshots(engine, rows, dt.datetime.now(dt.UTC))
             computed = time.perf_counter()
-            overall, by_user = performance.portfolio(performance.latest_snapshots(engine))
+            overall, by_user = snapshots.portfolio(snapshots.latest_snapshots(engine))
             finished = time.perf_counter()
             times.append((finished - started, computed - started, finished - computed))
         best = min(times)

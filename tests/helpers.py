@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from trading_platform.db import services
+from trading_platform.db import bots
+from trading_platform.db.users import ensure_user
 
 PAPER_BOT: dict[str, Any] = {
     "enabled": True,
@@ -24,5 +25,5 @@ def add_bot(engine: Engine, name: str, *, user: str | None = None, **desired: An
     ``user`` names an owner (created if missing)."""
     user_id = desired.pop("user_id", None)
     if user is not None:
-        user_id = services.ensure_user(engine, user)
-    return services.add_bot(engine, name=name, user_id=user_id, **{**PAPER_BOT, **desired})
+        user_id = ensure_user(engine, user)
+    return bots.add_bot(engine, name=name, user_id=user_id, **{**PAPER_BOT, **desired})

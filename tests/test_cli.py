@@ -9,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from trading_platform.cli import cli
-from trading_platform.db import services
+from trading_platform.db.bots import get_bot, get_bots
 from trading_platform.db.migrate import head_revision
+from trading_platform.db.status import update_bot_status
+from trading_platform.db.trades import bot_trades
 
 
 @pytest.fixture
@@ -73,10 +75,10 @@ def test_bots_lifecycle_through_the_cli(invoke, database_url) -> None:
 
 def test_cli_writes_desired_columns_only(invoke, db_engine) -> None:
     invoke("bots", "add", "beta", "--strategy", "sma_cross")
-    (bot,) = services.get_bots(db_engine)
-    services.update_bot_status(db_engine, bot.id, "running", "test")
+    (bot,) = get_bots(db_engine)
+    update_bot_status(db_engine, bot.id, "running", "test")
     invoke("bots", "set", "beta", "--symbol", "ETH/USDT")
-    row = services.get_bot(db_engine, bot.id)
+    row = get_bot(db_engine, bot.id)
     assert row.symbol == "ETH/USDT" and row.status == "running"
 
 
@@ -179,8 +181,8 @@ def test_backtest_for_a_bot_records_trades(invoke, db_engine) -> None:
     )
     result = invoke("backtest", "--strategy", "sma_cross", "--bot", "gamma", "--json")
     assert result.exit_code == 0, result.output
-    (bot,) = services.get_bots(db_engine)
-    assert len(services.bot_trades(db_engine, bot.id)) == len(json.loads(result.output)["fills"])
+    (bot,) = get_bots(db_engine)
+    assert len(bot_trades(db_engine, bot.id)) == len(json.loads(result.output)["fills"])
 
 
 @pytest.mark.parametrize(
@@ -227,7 +229,7 @@ def test_demo_is_idempotent(invoke, db_engine) -> None:
     second = invoke("demo")
     assert "Demo SMA Cross (paper)" in first.output
     assert second.output.strip() == "demo bots already present"
-    bots = services.get_bots(db_engine)
+    bots = get_bots(db_engine)
     assert sorted(b.mode for b in bots) == ["backtest", "paper", "paper"]
 
 

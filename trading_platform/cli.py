@@ -19,13 +19,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from trading_platform.db import make_engine, services
+from trading_platform.config import BotConfigError, parse_config_json, validate_bot_config
+from trading_platform.db import make_engine
+from trading_platform.db.bots import BotRow, add_bot, delete_bot, find_bot, get_bots, set_bot
 from trading_platform.db.engine import database_url as default_database_url
 from trading_platform.db.migrate import upgrade as upgrade_schema
+from trading_platform.db.positions import open_positions
+from trading_platform.db.status import status_events
+from trading_platform.db.users import ensure_user
 from trading_platform.engine.backtest import BacktestResult, run_backtest
-from trading_platform.engine.config import BotConfigError, parse_config_json, validate_bot_config
-from trading_platform.engine.data import DataError
-from trading_platform.engine.feeds import historical_frame
+from trading_platform.feeds.files import DataError
+from trading_platform.feeds.history import historical_frame
 from trading_platform.strategy_handler import StrategyConfigError, load_registry
 
 console = Console()
@@ -109,8 +113,8 @@ def bots() -> None:
     """Add, list, change and remove bots (writes the desired columns only)."""
 
 
-def _find(ctx: click.Context, bot: str) -> services.BotRow:
-    row = services.find_bot(_engine(ctx), bot)
+def _find(ctx: click.Context, bot: str) -> BotRow:
+    row = find_bot(_engine(ctx), bot)
     if row is None:
         raise PlatformError(f"bot: no bot with id or name {bot!r}")
     return row
@@ -175,8 +179,8 @@ def bots_add(
     }
     _validate_row(name, desired, strategy_path)
     engine = _engine(ctx)
-    user_id = services.ensure_user(engine, username) if username else None
-    bot_id = services.add_bot(engine, name=name, user_id=user_id, **desired)
+    user_id = ensure_user(engine, username) if username else None
+    bot_id = add_bot(engine, name=name, user_id=user_id, **desired)
     click.echo(f"added bot {bot_id} {name!r} ({'enabled' if enable else 'disabled'})")
 
 
@@ -185,7 +189,7 @@ def bots_add(
 @click.pass_context
 def bots_list(ctx: click.Context, as_json: bool) -> None:
     """Every bot with its desired and observed state."""
-    rows = services.get_bots(_engine(ctx))
+    rows = get_bots(_engine(ctx))
     if as_json:
         click.echo(json.dumps([_row_json(row) for row in rows], indent=2, default=str))
         return
@@ -217,7 +221,7 @@ def bots_list(ctx: click.Context, as_json: bool) -> None:
     console.print(table)
 
 
-def _row_json(row: services.BotRow) -> dict[str, Any]:
+def _row_json(row: BotRow) -> dict[str, Any]:
     data = dict(row.__dict__)
     config = data.pop("config_text")
     try:
@@ -235,7 +239,7 @@ def bots_show(ctx: click.Context, bot: str) -> None:
     row = _find(ctx, bot)
     engine = _engine(ctx)
     click.echo(json.dumps(_row_json(row), indent=2, default=str))
-    events = services.status_events(engine, row.id)[-10:]
+    events = status_events(engine, row.id)[-10:]
     if events:
         click.echo("recent status events:")
         for event in events:
@@ -243,13 +247,13 @@ def bots_show(ctx: click.Context, bot: str) -> None:
                 f"  {event.at:%Y-%m-%d %H:%M:%S} {event.from_status} -> {event.to_status}: "
                 f"{event.reason}"
             )
-    for position in services.open_positions(engine, row.id):
+    for position in open_positions(engine, row.id):
         click.echo(f"open position: {position.size} {position.symbol} @ {position.avg_price}")
 
 
 def _set_enabled(ctx: click.Context, bot: str, enabled: bool) -> None:
     row = _find(ctx, bot)
-    services.set_bot(_engine(ctx), row.id, enabled=enabled)
+    set_bot(_engine(ctx), row.id, enabled=enabled)
     click.echo(f"bot {row.id} {row.name!r} {'enabled' if enabled else 'disabled'}")
 
 
@@ -302,7 +306,7 @@ def bots_set(
         raise PlatformError("nothing to change: give at least one option")
     desired = {**row.desired(), **changes}
     _validate_row(row.name, desired, strategy_path)
-    services.set_bot(_engine(ctx), row.id, **changes)
+    set_bot(_engine(ctx), row.id, **changes)
     click.echo(f"bot {row.id} {row.name!r} updated: {', '.join(sorted(changes))}")
 
 
@@ -315,7 +319,7 @@ def bots_delete(ctx: click.Context, bot: str, yes: bool) -> None:
     row = _find(ctx, bot)
     if not yes and sys.stdin.isatty():
         click.confirm(f"delete bot {row.id} {row.name!r}?", abort=True)
-    services.delete_bot(_engine(ctx), row.id)
+    delete_bot(_engine(ctx), row.id)
     click.echo(f"deleted bot {row.id} {row.name!r}")
 
 

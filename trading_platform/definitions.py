@@ -12,7 +12,7 @@ from trading_platform.orchestration.assets import (
 )
 from trading_platform.orchestration.checks import heartbeats_fresh, no_bot_in_error
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.notifications import (
+from trading_platform.orchestration.notification_sensors import (
     bot_run_canceled_sensor,
     bot_run_failure_sensor,
     notification_dispatcher,

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from trading_platform.db import services
+from trading_platform.db.bots import add_bot
 from trading_platform.db.engine import session_scope, trading_home
 from trading_platform.db.models import TradingBot
-from trading_platform.engine.demo_data import write_demo_csv
+from trading_platform.db.users import ensure_user
+from trading_platform.feeds.demo_data import write_demo_csv
 
 DEMO_USER = "demo"
 
@@ -65,7 +66,7 @@ DEMO_BOTS: list[dict[str, Any]] = [
 
 def seed_demo(engine: Engine) -> list[str]:
     """Create the demo user and whichever demo bots do not exist yet; returns their names."""
-    user_id = services.ensure_user(engine, DEMO_USER, email="demo@example.invalid")
+    user_id = ensure_user(engine, DEMO_USER, email="demo@example.invalid")
     with session_scope(engine) as session:
         existing = set(
             session.scalars(select(TradingBot.name).where(TradingBot.user_id == user_id))
@@ -74,7 +75,7 @@ def seed_demo(engine: Engine) -> list[str]:
     for bot in DEMO_BOTS:
         if bot["name"] in existing:
             continue
-        services.add_bot(engine, user_id=user_id, enabled=True, **bot)
+        add_bot(engine, user_id=user_id, enabled=True, **bot)
         created.append(bot["name"])
     return created
 

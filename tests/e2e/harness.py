@@ -34,7 +34,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, create_engine, text
 
 from tests.support.waiting import wait_for
-from trading_platform.db import make_engine, services
+from trading_platform.db import make_engine
+from trading_platform.db.bots import BotRow, get_bot, get_bots
 from trading_platform.db.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +231,7 @@ class Platform:
                     f"{run.tags.get('trading/incarnation', '-')} started {started} ended {ended}"
                 )
         lines.append("--- bots ---")
-        for bot in services.get_bots(self.engine):
+        for bot in get_bots(self.engine):
             beat = bot.last_heartbeat
             age = f"{(dt.datetime.now(dt.UTC) - beat).total_seconds():.0f} s" if beat else "never"
             lines.append(
@@ -301,8 +302,8 @@ class Platform:
         match = re.search(r"pid (\d+)", reason or "")
         return int(match[1]) if match else None
 
-    def bot(self, bot_id: int) -> services.BotRow:
-        row = services.get_bot(self.engine, bot_id)
+    def bot(self, bot_id: int) -> BotRow:
+        row = get_bot(self.engine, bot_id)
         assert row is not None, f"bot {bot_id} does not exist"
         return row
 

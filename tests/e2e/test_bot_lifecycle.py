@@ -9,8 +9,10 @@ import signal
 import pytest
 
 from tests.e2e.harness import Platform
-from trading_platform.db import services
+from tests.support.counting import count_rows
 from trading_platform.db.models import TradingTrade
+from trading_platform.db.status import status_events
+from trading_platform.db.trades import bot_trades
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +33,18 @@ def test_bot_inserted_with_sql_starts_heartbeats_and_trades(platform: Platform) 
         "a second heartbeat",
     )
     platform.wait_for(
-        lambda: services.count_rows(platform.engine, TradingTrade, bot_id) >= 2,
+        lambda: count_rows(platform.engine, TradingTrade, bot_id) >= 2,
         90,
         "paper trades recorded",
     )
-    trades = services.bot_trades(platform.engine, bot_id)
+    trades = bot_trades(platform.engine, bot_id)
     assert trades[0].side == "buy" and trades[0].entry_logic == "sma_cross_up"
     (run,) = platform.active_runs(bot_id)
     assert run.tags["trading/mode"] == "paper"
     assert run.tags["trading/strategy"] == "sma_cross"
     snapshot = run.run_config["ops"]["run_bot"]["config"]["snapshot"]
     assert snapshot["params"] == {"fast": 3, "slow": 8}
-    events = services.status_events(platform.engine, bot_id)
+    events = status_events(platform.engine, bot_id)
     assert [e.to_status for e in events][:2] == ["starting", "running"]
     assert all(e.run_id == run.run_id for e in events[:2])
 
@@ -90,7 +92,7 @@ def test_disable_or_delete_stops_the_run(platform: Platform, how: str) -> None:
     assert platform.instance().get_run_by_id(run.run_id).status.value == "CANCELED"
     events = platform.wait_for(
         lambda: (
-            (e := services.status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e
+            (e := status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e
         ),
         30,
         "stopped recorded in the audit trail",
@@ -176,7 +178,7 @@ def test_backtest_bot_runs_once_and_completes(platform: Platform) -> None:
     config = '{"params": {"fast": 5, "slow": 20}, "data": {"bars": 800, "seed": 5}}'
     bot_id = platform.insert_bot("e2e-backtest", mode="backtest", timeframe="1d", config=config)
     platform.wait_for(lambda: platform.bot(bot_id).status == "completed", 120, "backtest completed")
-    trades = services.bot_trades(platform.engine, bot_id)
+    trades = bot_trades(platform.engine, bot_id)
     assert len(trades) >= 2
     assert {t.side for t in trades} == {"buy", "sell"}
     platform.wait_for_sensor_ticks(3)

@@ -25,9 +25,13 @@ from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
 from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
-from trading_platform.db import services
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
+from trading_platform.db.orders import bot_orders
+from trading_platform.db.positions import get_position
+from trading_platform.db.status import status_events
+from trading_platform.db.trades import bot_trades
+from trading_platform.db.users import ensure_user
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +97,7 @@ def platform(
 
 @pytest.fixture(scope="module")
 def owner(platform: Platform) -> int:
-    return services.ensure_user(platform.engine, "e2e-trader", email="trader@example.test")
+    return ensure_user(platform.engine, "e2e-trader", email="trader@example.test")
 
 
 def _bot(
@@ -170,7 +174,7 @@ def test_live_bot_buys_and_sells_and_the_books_agree(
     platform.wait_for(lambda: len(emulator.accounts[key].trades) >= 4, 60, "two round trips")
     _stop(platform, bot_id)
     assert_books_agree(emulator, key, platform.engine, bot_id)
-    trades = services.bot_trades(platform.engine, bot_id)
+    trades = bot_trades(platform.engine, bot_id)
     assert {t.side for t in trades} == {"buy", "sell"}
     assert all(t.exit_logic == "flop" for t in trades if t.side == "sell")
 
@@ -186,7 +190,7 @@ def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
     emulator.order_faults.append("lost")
     emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
     platform.wait_for(
-        lambda: [o.status for o in services.bot_orders(platform.engine, bot_id)] == ["unknown"],
+        lambda: [o.status for o in bot_orders(platform.engine, bot_id)] == ["unknown"],
         60,
         "the order left unknown",
     )
@@ -203,13 +207,13 @@ def test_kill_9_while_an_order_answer_is_lost_sends_one_order(
     new = platform.wait_for(relaunched, 120, "relaunch after kill -9")
     assert int(new.tags["trading/incarnation"]) == int(run.tags["trading/incarnation"]) + 1
     assert emulator.order_posts == posts + 1, "the exchange received a second order"
-    (order,) = services.bot_orders(platform.engine, bot_id)
+    (order,) = bot_orders(platform.engine, bot_id)
     assert order.status == "closed"
-    position = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    position = get_position(platform.engine, bot_id, "BTC/USDT")
     assert position.size == emulator.accounts[key].balances["BTC"] > 0
     _stop(platform, bot_id)
     assert_books_agree(emulator, key, platform.engine, bot_id)
-    reasons = [e.reason for e in services.status_events(platform.engine, bot_id)]
+    reasons = [e.reason for e in status_events(platform.engine, bot_id)]
     assert any("recorded after the restart" in reason for reason in reasons)
 
 
@@ -218,18 +222,18 @@ def test_paper_bot_stopped_and_started_continues_with_position_and_cash(
 ) -> None:
     bot_id = _bot(platform, owner, "e2e-paper-ccxt", mode="paper", params={"hold": 100_000})
     platform.wait_for(
-        lambda: services.bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy"
+        lambda: bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy"
     )
     _stop(platform, bot_id)
-    saved = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    saved = get_position(platform.engine, bot_id, "BTC/USDT")
     assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
     platform.sql("UPDATE trading_bots SET enabled = true WHERE id = :id", id=bot_id)
     platform.wait_for(lambda: _running(platform, bot_id), START_TIMEOUT, "bot running again")
     first_beat = platform.bot(bot_id).last_heartbeat
     platform.wait_for(lambda: platform.bot(bot_id).last_heartbeat != first_beat, 30, "a heartbeat")
     _stop(platform, bot_id)
-    assert len(services.bot_trades(platform.engine, bot_id)) == 1  # held: no second buy
-    again = services.get_position(platform.engine, bot_id, "BTC/USDT")
+    assert len(bot_trades(platform.engine, bot_id)) == 1  # held: no second buy
+    again = get_position(platform.engine, bot_id, "BTC/USDT")
     assert again.size == saved.size and again.cash == saved.cash
 
 
@@ -260,7 +264,7 @@ def test_exchange_unreachable_for_a_while(
         platform.wait_for(
             lambda: any(
                 "data feed unhealthy" in e.reason
-                for e in services.status_events(platform.engine, bot_id)
+                for e in status_events(platform.engine, bot_id)
             ),
             60,
             "the outage noticed",
@@ -270,7 +274,7 @@ def test_exchange_unreachable_for_a_while(
     platform.wait_for(
         lambda: any(
             "data feed recovered" in e.reason
-            for e in services.status_events(platform.engine, bot_id)
+            for e in status_events(platform.engine, bot_id)
         ),
         60,
         "the feed recovered",

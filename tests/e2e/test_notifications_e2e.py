@@ -11,7 +11,8 @@ import pytest
 from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
 from tests.notifications.stubs import SmtpStub, TelegramStub
-from trading_platform.db import services
+from trading_platform.db.trades import bot_trades
+from trading_platform.db.users import ensure_user
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +56,7 @@ def platform(request, tmp_path_factory, backend, telegram, smtp) -> Iterator[Pla
 
 
 def _owned_bot(platform: Platform, name: str, **columns) -> int:
-    user_id = services.ensure_user(
+    user_id = ensure_user(
         platform.engine, "ops", email="ops@example.invalid", telegram_user_id=CHAT_ID
     )
     bot_id = platform.insert_bot(name, **columns)
@@ -75,7 +76,7 @@ def test_trades_reach_telegram_and_email_in_order(platform, telegram, smtp) -> N
     texts = _texts(telegram, "notify-paper")
     assert texts[0].startswith("[notify-paper] BUY ") and texts[0].endswith("(Paper Trading)")
     assert texts[1].startswith("[notify-paper] SELL ") and "(P&L: " in texts[1]
-    trades = services.bot_trades(platform.engine, bot_id)
+    trades = bot_trades(platform.engine, bot_id)
     assert f"@ {float(trades[0].price):,.2f}" in texts[0]
     platform.wait_for(
         lambda: sum("[notify-paper] SELL" in b for b in smtp.bodies()) >= 1, 30, "e-mail"
@@ -128,14 +129,14 @@ def test_telegram_outage_loses_and_doubles_nothing(platform, telegram) -> None:
     telegram.faults.extend([500] * 3 + [("429", 2)] + [500] * 2)
     bot_id = _owned_bot(platform, "notify-outage")
     platform.wait_for(
-        lambda: len(services.bot_trades(platform.engine, bot_id)) >= 4,
+        lambda: len(bot_trades(platform.engine, bot_id)) >= 4,
         150,
         "the bot keeps trading during the outage",
     )
     platform.wait_for(lambda: not telegram.faults, 90, "the outage to pass")
     platform.sql("UPDATE trading_bots SET enabled = false WHERE id = :id", id=bot_id)
     platform.wait_for(lambda: platform.bot(bot_id).status == "stopped", 60, "bot stopped")
-    trades = services.bot_trades(platform.engine, bot_id)
+    trades = bot_trades(platform.engine, bot_id)
     platform.wait_for(
         lambda: len(_texts(telegram, "notify-outage")) >= len(trades),
         90,

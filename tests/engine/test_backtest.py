@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from tests.helpers import add_bot
-from trading_platform.db import services
+from tests.support.counting import count_rows
+from trading_platform.config import validate_bot_config
 from trading_platform.db.models import TradingOrder, TradingTrade
+from trading_platform.db.trades import bot_trades
 from trading_platform.engine.backtest import run_backtest
-from trading_platform.engine.config import validate_bot_config
-from trading_platform.engine.data import load_ohlcv
-from trading_platform.engine.demo_data import generate_ohlcv
+from trading_platform.feeds.demo_data import generate_ohlcv
+from trading_platform.feeds.files import load_ohlcv
 from trading_platform.strategy_handler import load_registry
 
 
@@ -162,9 +163,9 @@ def test_backtest_of_a_bot_is_written_to_the_database_once(registry, db_engine) 
     frame = generate_ohlcv(800, seed=5)
     result = run_backtest(config, registry, frame=frame, database=db_engine, run_id="run-1")
     run_backtest(config, registry, frame=frame, database=db_engine, run_id="run-1")
-    assert services.count_rows(db_engine, TradingOrder, bot_id) == len(result.fills)
-    assert services.count_rows(db_engine, TradingTrade, bot_id) == len(result.fills)
-    trades = services.bot_trades(db_engine, bot_id)
+    assert count_rows(db_engine, TradingOrder, bot_id) == len(result.fills)
+    assert count_rows(db_engine, TradingTrade, bot_id) == len(result.fills)
+    trades = bot_trades(db_engine, bot_id)
     assert all(t.order_id is not None for t in trades)
     sells = [t for t in trades if t.side == "sell"]
     assert [float(t.pnl) for t in sells] == pytest.approx([t.pnl for t in result.trades])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from trading_platform.engine.config import BotConfigError, config_hash, validate_bot_config
+from trading_platform.config import BotConfigError, config_hash, validate_bot_config
 from trading_platform.strategy_handler import load_registry
 
 REGISTRY = load_registry()[0]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trading_platform.engine.data import DataError, load_ohlcv
+from trading_platform.feeds.files import DataError, load_ohlcv
 
 
 def _write(path: Path, text: str) -> Path:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trading_platform.engine.data import load_ohlcv
-from trading_platform.engine.demo_data import generate_ohlcv, write_demo_csv
+from trading_platform.feeds.demo_data import generate_ohlcv, write_demo_csv
+from trading_platform.feeds.files import load_ohlcv
 
 
 def test_same_seed_same_series_other_seed_other_series() -> None:

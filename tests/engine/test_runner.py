@@ -7,8 +7,12 @@ import threading
 import pytest
 
 from tests.support.waiting import wait_for
-from trading_platform.db import services
-from trading_platform.engine.config import validate_bot_config
+from trading_platform.config import validate_bot_config
+from trading_platform.db.bots import add_bot, get_bot
+from trading_platform.db.orders import bot_orders
+from trading_platform.db.positions import get_position
+from trading_platform.db.status import status_events
+from trading_platform.db.trades import bot_trades
 from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import PlatformStrategy, StrategyRegistry, load_registry
 
@@ -28,7 +32,7 @@ def _bot(db_engine, registry, strategy="sma_cross", mode="paper", **config):
             **config,
         },
     )
-    bot_id = services.add_bot(db_engine, name=f"runner-{strategy}-{mode}", **desired)
+    bot_id = add_bot(db_engine, name=f"runner-{strategy}-{mode}", **desired)
     return validate_bot_config(
         name="r",
         registry=registry,
@@ -45,24 +49,24 @@ def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
-        wait_for(lambda: len(services.bot_trades(db_engine, config.bot_id)) >= 2, 60, "trades")
-        wait_for(lambda: services.get_bot(db_engine, config.bot_id).last_heartbeat, 10, "beat")
+        wait_for(lambda: len(bot_trades(db_engine, config.bot_id)) >= 2, 60, "trades")
+        wait_for(lambda: get_bot(db_engine, config.bot_id).last_heartbeat, 10, "beat")
     finally:
         runner.request_stop()
         thread.join(timeout=10)
     assert not thread.is_alive()
-    row = services.get_bot(db_engine, config.bot_id)
+    row = get_bot(db_engine, config.bot_id)
     assert row.status == "stopped"
     events = [
-        (e.from_status, e.to_status) for e in services.status_events(db_engine, config.bot_id)
+        (e.from_status, e.to_status) for e in status_events(db_engine, config.bot_id)
     ]
     assert events == [("stopped", "starting"), ("starting", "running"), ("running", "stopped")]
-    trades = services.bot_trades(db_engine, config.bot_id)
+    trades = bot_trades(db_engine, config.bot_id)
     assert trades[0].side == "buy" and trades[0].entry_logic == "sma_cross_up"
     assert all(t.run_id == "run-a" for t in trades)
-    orders = services.bot_orders(db_engine, config.bot_id)
+    orders = bot_orders(db_engine, config.bot_id)
     assert orders[0].client_order_id == f"tp-{config.bot_id}-1-1"
-    position = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    position = get_position(db_engine, config.bot_id, "BTC/USDT")
     assert position is not None and position.cash is not None
 
 
@@ -71,8 +75,8 @@ def test_backtest_bot_completes(db_engine) -> None:
     config = _bot(db_engine, registry, mode="backtest")
     outcome = BotRunner(config, registry, db_engine, run_id="bt-1").run()
     assert outcome.status == "completed"
-    assert services.get_bot(db_engine, config.bot_id).status == "completed"
-    assert services.bot_trades(db_engine, config.bot_id)
+    assert get_bot(db_engine, config.bot_id).status == "completed"
+    assert bot_trades(db_engine, config.bot_id)
 
 
 class Exploding(PlatformStrategy):
@@ -88,6 +92,6 @@ def test_failing_strategy_records_error_and_raises(db_engine) -> None:
     config = _bot(db_engine, registry, strategy="exploding")
     with pytest.raises(RuntimeError, match="boom"):
         BotRunner(config, registry, db_engine, run_id="x").run()
-    row = services.get_bot(db_engine, config.bot_id)
+    row = get_bot(db_engine, config.bot_id)
     assert row.status == "error"
     assert row.last_error == "RuntimeError: boom on every bar" and row.error_count == 1

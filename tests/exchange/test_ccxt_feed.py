@@ -10,7 +10,7 @@ import pytest
 
 from tests.exchange.emulator import Emulator
 from tests.support.waiting import wait_for
-from trading_platform.engine.ccxt_feed import ccxt_feed
+from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client
 
 
@@ -46,7 +46,7 @@ def test_backfill_gives_closed_candles_only(client, emulator) -> None:
 
 def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) -> None:
     clock = {"now": emulator.forming.open_time}
-    monkeypatch.setattr("trading_platform.engine.ccxt_feed.MAX_SLEEP_SECONDS", 0.05)
+    monkeypatch.setattr("trading_platform.exchanges.candles.MAX_SLEEP_SECONDS", 0.05)
     feed, poller = ccxt_feed(
         client,
         "BTC/USDT",
@@ -76,8 +76,8 @@ def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) 
 
 
 def test_network_errors_back_off_notify_once_and_recover(client, emulator, monkeypatch) -> None:
-    monkeypatch.setattr("trading_platform.engine.ccxt_feed.BACKOFF_START_SECONDS", 0.01)
-    monkeypatch.setattr("trading_platform.engine.ccxt_feed.MAX_SLEEP_SECONDS", 0.05)
+    monkeypatch.setattr("trading_platform.exchanges.candles.BACKOFF_START_SECONDS", 0.01)
+    monkeypatch.setattr("trading_platform.exchanges.candles.MAX_SLEEP_SECONDS", 0.05)
     events: list[str] = []
     feed, poller = ccxt_feed(
         client,

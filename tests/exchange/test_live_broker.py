@@ -16,12 +16,14 @@ import pytest
 
 from tests.exchange.emulator import Emulator
 from tests.support.waiting import wait_for
-from trading_platform.db import services
-from trading_platform.engine.ledger import OrderLedger
-from trading_platform.engine.live_broker import LiveBroker
-from trading_platform.engine.replay import Bar, QueueFeed
+from trading_platform.db.bots import add_bot
+from trading_platform.db.orders import bot_orders
+from trading_platform.db.trades import bot_trades
+from trading_platform.exchanges.broker import LiveBroker
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
+from trading_platform.exchanges.ledger import OrderLedger
+from trading_platform.feeds.replay import Bar, QueueFeed
 
 KEY, SECRET = "broker-key", "broker-secret"
 
@@ -62,7 +64,7 @@ def _broker(emulator, db_engine, bot_id: int, run_id: str, prefix: str, **params
 
 
 def _run(emulator, db_engine, steps):
-    bot_id = services.add_bot(db_engine, name="broker", enabled=False)
+    bot_id = add_bot(db_engine, name="broker", enabled=False)
     broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-")
     feed = broker.p.feed
     broker.recover(Decimal(0), None)
@@ -100,9 +102,9 @@ def test_market_order_filled_in_two_parts_is_one_order_and_two_fills(emulator, d
     finally:
         stop()
     assert [status for _, status, _ in seen] == ["Submitted", "Accepted", "Completed"]
-    fills = services.bot_trades(db_engine, bot_id)
+    fills = bot_trades(db_engine, bot_id)
     assert sorted(f.amount for f in fills) == [Decimal("0.004"), Decimal("0.006")]
-    (order,) = services.bot_orders(db_engine, bot_id)
+    (order,) = bot_orders(db_engine, bot_id)
     assert order.status == "closed" and order.filled == Decimal("0.01") and order.logic == "in"
     assert broker.getposition(broker.p.feed).size == pytest.approx(0.01 - 0.00001)  # base fee
 
@@ -115,14 +117,14 @@ def test_limit_order_rests_then_fills_when_the_price_crosses(emulator, db_engine
     try:
         bar()
         wait_for(lambda: [s for _, s, _ in seen] == ["Submitted", "Accepted"], 10, "accepted")
-        (order,) = services.bot_orders(db_engine, bot_id)
+        (order,) = bot_orders(db_engine, bot_id)
         assert order.status == "open" and order.price == Decimal(str(below))
         emulator.move_price(str(below - 1))  # the market trades through the limit
         bar()  # the broker follows open orders once per bar
         wait_for(lambda: seen[-1][1] == "Completed", 10, "filled")
     finally:
         stop()
-    (fill,) = services.bot_trades(db_engine, bot_id)
+    (fill,) = bot_trades(db_engine, bot_id)
     assert fill.price == Decimal(str(below)) and fill.amount == Decimal("0.01")
 
 
@@ -142,11 +144,11 @@ def test_cancel_reaches_the_exchange_and_the_strategy(emulator, db_engine) -> No
         wait_for(lambda: seen[-1][1] == "Canceled", 10, "cancelled")
     finally:
         stop()
-    (order,) = services.bot_orders(db_engine, bot_id)
+    (order,) = bot_orders(db_engine, bot_id)
     assert order.status == "canceled"
     (at_exchange,) = emulator.accounts[KEY].orders.values()
     assert at_exchange.status == "CANCELED"
-    assert services.bot_trades(db_engine, bot_id) == []
+    assert bot_trades(db_engine, bot_id) == []
 
 
 def test_an_order_the_exchange_refuses_is_rejected_to_the_strategy(emulator, db_engine) -> None:
@@ -160,33 +162,33 @@ def test_an_order_the_exchange_refuses_is_rejected_to_the_strategy(emulator, db_
         wait_for(lambda: seen and seen[-1][1] == "Rejected", 10, "rejected")
     finally:
         stop()
-    (order,) = services.bot_orders(db_engine, bot_id)
+    (order,) = bot_orders(db_engine, bot_id)
     assert order.status == "rejected" and emulator.accounts[KEY].orders == {}
 
 
 def test_an_order_that_never_arrived_is_rejected_only_after_the_arrival_window(
     emulator, db_engine, monkeypatch
 ) -> None:
-    monkeypatch.setattr("trading_platform.engine.live_broker.RETRY_START_SECONDS", 0.01)
+    monkeypatch.setattr("trading_platform.exchanges.broker.RETRY_START_SECONDS", 0.01)
     emulator.timeout_seconds = 0.2
     emulator.order_faults.extend(["timeout"] * 4)  # every attempt dies before the exchange
     bot_id, broker, seen, bar, stop = _run(emulator, db_engine, {1: lambda s: s.buy(size=0.01)})
     try:
         bar()
         wait_for(
-            lambda: [o.status for o in services.bot_orders(db_engine, bot_id)] == ["unknown"],
+            lambda: [o.status for o in bot_orders(db_engine, bot_id)] == ["unknown"],
             20,
             "the order left unknown",
         )
         bar()  # looked up again: not found, but it could still arrive, so it stays pending
         wait_for(lambda: broker.bars_followed >= 2, 10, "the second bar followed")
         assert [s for _, s, _ in seen] == ["Submitted"]
-        monkeypatch.setattr("trading_platform.engine.live_broker.ARRIVAL_WINDOW_MS", 0)
+        monkeypatch.setattr("trading_platform.exchanges.broker.ARRIVAL_WINDOW_MS", 0)
         bar()
         wait_for(lambda: seen[-1][1] == "Rejected", 10, "rejected to the strategy")
     finally:
         stop()
-    (order,) = services.bot_orders(db_engine, bot_id)
+    (order,) = bot_orders(db_engine, bot_id)
     assert order.status == "rejected" and emulator.order_posts == 0
 
 
@@ -214,7 +216,7 @@ def _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id: int) -> tup
 def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
     emulator, db_engine, policy: str
 ) -> None:
-    bot_id = services.add_bot(db_engine, name=f"crashed-{policy}", enabled=False)
+    bot_id = add_bot(db_engine, name=f"crashed-{policy}", enabled=False)
     client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
     broker = _broker(
         emulator, db_engine, bot_id, "run-new", "tp-9-2-", open_orders_on_restart=policy
@@ -222,7 +224,7 @@ def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
     feed = broker.p.feed
     corrections = broker.recover(Decimal(0), None)
     (at_exchange,) = emulator.accounts[KEY].orders.values()
-    (row,) = services.bot_orders(db_engine, bot_id)
+    (row,) = bot_orders(db_engine, bot_id)
     if policy == "cancel":
         assert corrections == [f"open order {client_id} cancelled"]
         assert at_exchange.status == "CANCELED" and row.status == "canceled"
@@ -231,7 +233,7 @@ def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
     assert at_exchange.status == "NEW" and row.status == "open"
     emulator.move_price(str(below - 1))  # it fills after the restart
     broker.next()
-    (row,) = services.bot_orders(db_engine, bot_id)
-    (fill,) = services.bot_trades(db_engine, bot_id)
+    (row,) = bot_orders(db_engine, bot_id)
+    (fill,) = bot_trades(db_engine, bot_id)
     assert row.status == "closed" and fill.amount == Decimal("0.01")
     assert broker.getposition(feed).size == pytest.approx(0.01 - 0.00001)

@@ -20,10 +20,15 @@ from sqlalchemy import select
 from tests.exchange.books import assert_books_agree
 from tests.exchange.emulator import Emulator
 from tests.support.waiting import wait_for
-from trading_platform.db import services
+from trading_platform.config import BotConfig, validate_bot_config
+from trading_platform.db.bots import add_bot, get_bot
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
-from trading_platform.engine.config import BotConfig, validate_bot_config
+from trading_platform.db.orders import bot_orders
+from trading_platform.db.positions import get_position
+from trading_platform.db.status import status_events
+from trading_platform.db.trades import bot_trades
+from trading_platform.db.users import ensure_user
 from trading_platform.engine.runner import BotRunner, FatalBotError
 from trading_platform.strategy_handler import load_registry
 
@@ -66,8 +71,8 @@ def _config(db_engine, registry, *, mode: str = "live", name: str = "emu", **con
             **config,
         },
     )
-    owner = services.ensure_user(db_engine, "trader", email="trader@example.test")
-    bot_id = services.add_bot(db_engine, name=name, user_id=owner, enabled=True, **desired)
+    owner = ensure_user(db_engine, "trader", email="trader@example.test")
+    bot_id = add_bot(db_engine, name=name, user_id=owner, enabled=True, **desired)
     return validate_bot_config(name=name, registry=registry, bot_id=bot_id, **desired)
 
 
@@ -107,15 +112,15 @@ def test_live_bot_buys_and_sells_and_the_books_agree(emulator, registry, db_engi
         bot.stop()
     assert bot.error is None
     assert_books_agree(emulator, API_KEY, db_engine, config.bot_id)
-    orders = services.bot_orders(db_engine, config.bot_id)
+    orders = bot_orders(db_engine, config.bot_id)
     prefix = f"tp-{config.bot_id}-1-"
     assert [o.client_order_id for o in orders] == [
         f"{prefix}{n}" for n in range(1, len(orders) + 1)
     ]
     assert {o.logic for o in orders} == {"flip", "flop"}
-    sells = [t for t in services.bot_trades(db_engine, config.bot_id) if t.side == "sell"]
+    sells = [t for t in bot_trades(db_engine, config.bot_id) if t.side == "sell"]
     assert sells and all(t.pnl is not None and t.exit_logic == "flop" for t in sells)
-    assert services.get_bot(db_engine, config.bot_id).status == "stopped"
+    assert get_bot(db_engine, config.bot_id).status == "stopped"
 
 
 def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
@@ -129,7 +134,7 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     try:
         wait_for(
             lambda: (
-                [o.status for o in services.bot_orders(db_engine, config.bot_id)] == ["unknown"]
+                [o.status for o in bot_orders(db_engine, config.bot_id)] == ["unknown"]
             ),
             30,
             "the order left unknown",
@@ -142,15 +147,15 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     second = Running(config, registry, db_engine, incarnation=2)
     try:
         wait_for(
-            lambda: services.get_bot(db_engine, config.bot_id).status == "running", 30, "restart"
+            lambda: get_bot(db_engine, config.bot_id).status == "running", 30, "restart"
         )
     finally:
         second.stop()
     assert emulator.order_posts == 1, "a second order was sent for the same signal"
-    (order,) = services.bot_orders(db_engine, config.bot_id)
+    (order,) = bot_orders(db_engine, config.bot_id)
     assert order.status == "closed" and order.client_order_id == f"tp-{config.bot_id}-1-1"
     assert_books_agree(emulator, API_KEY, db_engine, config.bot_id)
-    reasons = [e.reason for e in services.status_events(db_engine, config.bot_id)]
+    reasons = [e.reason for e in status_events(db_engine, config.bot_id)]
     assert any("recorded after the restart" in r for r in reasons)
 
 
@@ -161,7 +166,7 @@ def test_wrong_credentials_fail_once_naming_the_set(emulator, registry, db_engin
     bot = Running(config, registry, db_engine, incarnation=1)
     bot.thread.join(timeout=30)
     assert isinstance(bot.error, FatalBotError)
-    row = services.get_bot(db_engine, config.bot_id)
+    row = get_bot(db_engine, config.bot_id)
     assert row.status == "error" and "credential set 'EMU'" in row.last_error
     assert SECRET not in row.last_error and API_KEY not in row.last_error
     signed = [r for r in emulator.requests if r[1] in ("/account", "/order", "/myTrades")]
@@ -174,10 +179,10 @@ def test_paper_bot_on_live_candles_continues_with_its_cash_and_position(
     config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
     first = Running(config, registry, db_engine, incarnation=1)
     try:
-        wait_for(lambda: services.bot_trades(db_engine, config.bot_id), 30, "the paper buy")
+        wait_for(lambda: bot_trades(db_engine, config.bot_id), 30, "the paper buy")
     finally:
         first.stop()
-    saved = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    saved = get_position(db_engine, config.bot_id, "BTC/USDT")
     assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
     assert emulator.order_posts == 0  # paper: nothing reaches the exchange
     second = Running(config, registry, db_engine, incarnation=2)
@@ -187,15 +192,15 @@ def test_paper_bot_on_live_candles_continues_with_its_cash_and_position(
     finally:
         second.stop()
     assert position == pytest.approx(0.01)
-    assert len(services.bot_trades(db_engine, config.bot_id)) == 1  # no new buy: it held
-    again = services.get_position(db_engine, config.bot_id, "BTC/USDT")
+    assert len(bot_trades(db_engine, config.bot_id)) == 1  # no new buy: it held
+    again = get_position(db_engine, config.bot_id, "BTC/USDT")
     assert again.cash == saved.cash
 
 
 def test_exchange_outage_notifies_once_and_backfills_missed_candles(
     emulator, registry, db_engine, monkeypatch
 ) -> None:
-    monkeypatch.setattr("trading_platform.engine.ccxt_feed.BACKOFF_START_SECONDS", 0.2)
+    monkeypatch.setattr("trading_platform.exchanges.candles.BACKOFF_START_SECONDS", 0.2)
     config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
     bot = Running(config, registry, db_engine, incarnation=1)
     try:
@@ -203,7 +208,7 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
         emulator.reachable = False
         wait_for(lambda: not bot.runner.feed_healthy, 30, "the feed to notice the outage")
         wait_for(
-            lambda: services.get_bot(db_engine, config.bot_id).feed_problem,
+            lambda: get_bot(db_engine, config.bot_id).feed_problem,
             10,
             "the heartbeat to report the failing feed",
         )
@@ -211,7 +216,7 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
         emulator.reachable = True
         wait_for(lambda: bot.runner.feed_healthy, 30, "recovery")
         wait_for(
-            lambda: services.get_bot(db_engine, config.bot_id).feed_problem is None,
+            lambda: get_bot(db_engine, config.bot_id).feed_problem is None,
             10,
             "the heartbeat to report the feed healthy again",
         )
@@ -229,7 +234,7 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
 def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
     emulator, registry, db_engine, monkeypatch
 ) -> None:
-    from trading_platform.engine import exchange_session
+    from trading_platform.exchanges import venue as exchange_session
 
     config = _config(db_engine, registry)
     runner = BotRunner(config, registry, db_engine, run_id="run-x", incarnation=1)
@@ -244,5 +249,5 @@ def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
         runner.run()
     assert API_KEY not in str(failure.value) and SECRET not in str(failure.value)
     assert "<EMU>" in str(failure.value)
-    row = services.get_bot(db_engine, config.bot_id)
+    row = get_bot(db_engine, config.bot_id)
     assert row.status == "error" and API_KEY not in row.last_error and SECRET not in row.last_error

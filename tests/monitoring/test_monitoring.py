@@ -9,9 +9,13 @@ import statistics
 import pytest
 
 from tests.helpers import add_bot
-from trading_platform.db import services
+from tests.support.counting import count_rows
 from trading_platform.db.models import MetricSnapshot
-from trading_platform.monitoring import health, performance
+from trading_platform.db.positions import save_position
+from trading_platform.db.status import heartbeat, update_bot_status
+from trading_platform.db.trades import record_trade
+from trading_platform.db.users import ensure_user
+from trading_platform.monitoring import health, snapshots
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -28,11 +32,11 @@ def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
     broken = _bot(db_engine, "broken")
     off = _bot(db_engine, "off", enabled=False)
     for bot_id in (fresh, stale, broken):
-        services.update_bot_status(db_engine, bot_id, "running", "t")
-    services.heartbeat(db_engine, fresh, at=NOW - dt.timedelta(seconds=29))
-    services.heartbeat(db_engine, stale, at=NOW - dt.timedelta(seconds=31))
-    services.heartbeat(db_engine, broken, at=NOW)
-    services.update_bot_status(db_engine, broken, "error", "x", error="RuntimeError: boom")
+        update_bot_status(db_engine, bot_id, "running", "t")
+    heartbeat(db_engine, fresh, at=NOW - dt.timedelta(seconds=29))
+    heartbeat(db_engine, stale, at=NOW - dt.timedelta(seconds=31))
+    heartbeat(db_engine, broken, at=NOW)
+    update_bot_status(db_engine, broken, "error", "x", error="RuntimeError: boom")
     rows = health.bot_health(db_engine, {fresh, stale}, now=NOW)
     by_name = {row.name: row for row in rows}
     assert by_name["fresh"].healthy and by_name["fresh"].run_active
@@ -46,17 +50,17 @@ def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
 
 def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine) -> None:
     bot_id = _bot(db_engine, "feedless")
-    services.update_bot_status(db_engine, bot_id, "running", "t")
-    services.heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
+    update_bot_status(db_engine, bot_id, "running", "t")
+    heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
     (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
     assert not row.healthy and row.problem == "data feed failing: RequestTimeout 3 times in a row"
-    services.heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
+    heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
     (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
     assert row.healthy
 
 
 def _fill(engine, bot_id, n, side, amount, price, fee, pnl, day):
-    services.record_trade(
+    record_trade(
         engine,
         bot_id=bot_id,
         run_id="r",
@@ -81,12 +85,12 @@ def test_performance_by_hand(db_engine) -> None:
     _fill(db_engine, a, 4, "sell", "1", "150", "1", "-50", 2)
     _fill(db_engine, a, 5, "buy", "1", "150", "1", None, 3)
     _fill(db_engine, a, 6, "sell", "1", "180", "1", "30", 3)
-    services.save_position(db_engine, a, "BTC/USDT", size=0, avg_price=None, cash="1074")
+    save_position(db_engine, a, "BTC/USDT", size=0, avg_price=None, cash="1074")
     # bot b: one open position, no closed trade, reported equity 1010
     _fill(db_engine, b, 1, "buy", "2", "100", "0.5", None, 1)
-    services.save_position(db_engine, b, "BTC/USDT", size="2", avg_price="100", cash="799.5")
-    services.heartbeat(db_engine, b, balance="1010", total_pnl="10")
-    rows = {r.name: r for r in performance.compute(db_engine, periods_per_year=365)}
+    save_position(db_engine, b, "BTC/USDT", size="2", avg_price="100", cash="799.5")
+    heartbeat(db_engine, b, balance="1010", total_pnl="10")
+    rows = {r.name: r for r in snapshots.compute(db_engine, periods_per_year=365)}
     ra = rows["a"]
     assert ra.trade_count == 3
     assert ra.realized_pnl == pytest.approx(80 - 6)
@@ -107,13 +111,13 @@ def test_performance_by_hand(db_engine) -> None:
     assert rb.unrealized_pnl == pytest.approx(1010 - 799.5 - 200)
     assert rows["c"].trade_count == 0 and rows["c"].equity == pytest.approx(1000)
 
-    assert performance.write_snapshots(db_engine, list(rows.values()), NOW) == 3
-    assert services.count_rows(db_engine, MetricSnapshot) == 3
-    latest = performance.latest_snapshots(db_engine)
-    overall, by_user = performance.portfolio(latest)
+    assert snapshots.write_snapshots(db_engine, list(rows.values()), NOW) == 3
+    assert count_rows(db_engine, MetricSnapshot) == 3
+    latest = snapshots.latest_snapshots(db_engine)
+    overall, by_user = snapshots.portfolio(latest)
     assert overall.equity == pytest.approx(1074 + 1010 + 1000)
     assert overall.realized_pnl == pytest.approx(74 - 0.5)
     assert overall.open_positions == 1 and overall.bots == 3
-    alice = services.ensure_user(db_engine, "alice")
+    alice = ensure_user(db_engine, "alice")
     assert by_user[str(alice)].equity == pytest.approx(2084)
     assert by_user[str(alice)].total_pnl == pytest.approx(74 - 0.5 + 10.5)

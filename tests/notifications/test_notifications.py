@@ -9,9 +9,9 @@ import pytest
 
 from tests.helpers import add_bot
 from tests.notifications.stubs import SmtpStub, TelegramStub
-from trading_platform.db import services
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
+from trading_platform.db.users import ensure_user
 from trading_platform.notifications import messages
 from trading_platform.notifications.dispatcher import dispatch_pending
 from trading_platform.notifications.outbox import enqueue
@@ -35,7 +35,7 @@ def test_trade_messages_read_as_specified() -> None:
 
 @pytest.fixture
 def bot_with_owner(db_engine):
-    user_id = services.ensure_user(
+    user_id = ensure_user(
         db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242"
     )
     return add_bot(db_engine, "n", user_id=user_id)

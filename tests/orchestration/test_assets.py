@@ -11,15 +11,20 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
 from tests.helpers import add_bot
-from trading_platform.db import services
+from tests.support.counting import count_rows
+from trading_platform.db.bots import set_bot
 from trading_platform.db.models import MetricSnapshot
+from trading_platform.db.positions import save_position
+from trading_platform.db.status import heartbeat, update_bot_status
+from trading_platform.db.trades import record_trade
+from trading_platform.db.users import ensure_user
 from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
 from trading_platform.orchestration.checks import heartbeats_fresh, no_bot_in_error
 from trading_platform.orchestration.resources import BotDatabase
 
 
 def _bot(engine, name, **kw):
-    services.ensure_user(engine, "ops", email="ops@example.invalid")
+    ensure_user(engine, "ops", email="ops@example.invalid")
     return add_bot(engine, name, user="ops", **{"config": {"heartbeat_interval": 10}, **kw})
 
 
@@ -39,10 +44,10 @@ def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance
     stopped = _bot(db_engine, "stopped-bot")
     stale = _bot(db_engine, "stale-bot")
     for bot_id in (healthy, stale):
-        services.update_bot_status(db_engine, bot_id, "running", "t")
+        update_bot_status(db_engine, bot_id, "running", "t")
     now = dt.datetime.now(dt.UTC)
-    services.heartbeat(db_engine, healthy, at=now)
-    services.heartbeat(db_engine, stale, at=now - dt.timedelta(minutes=5))
+    heartbeat(db_engine, healthy, at=now)
+    heartbeat(db_engine, stale, at=now - dt.timedelta(minutes=5))
     resources = {"bot_database": BotDatabase(url=database_url)}
     assets = [bot_health, heartbeats_fresh, no_bot_in_error]
     result = materialize(assets, resources=resources, instance=instance)
@@ -69,24 +74,24 @@ def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance
     assert len(texts) == 1
     assert re.fullmatch(r"\[stale-bot\] UNHEALTHY: heartbeat 30\d s old \(limit 30 s\)", texts[0])
 
-    services.update_bot_status(db_engine, stale, "error", "x", error="RuntimeError: boom")
+    update_bot_status(db_engine, stale, "error", "x", error="RuntimeError: boom")
     checks = _checks(materialize(assets, resources=resources, instance=instance))
     assert not checks["no_bot_in_error"].passed
     assert "stale-bot" in checks["no_bot_in_error"].description
 
-    services.set_bot(db_engine, stopped, enabled=False)
-    services.set_bot(db_engine, stale, enabled=False)
+    set_bot(db_engine, stopped, enabled=False)
+    set_bot(db_engine, stale, enabled=False)
     checks = _checks(materialize(assets, resources=resources, instance=instance))
     assert checks["heartbeats_fresh"].passed and checks["no_bot_in_error"].passed
 
 
 def test_performance_and_portfolio_by_hand(db_engine, database_url, instance) -> None:
-    user = services.ensure_user(db_engine, "alice")
+    user = ensure_user(db_engine, "alice")
     bot_id = _bot(db_engine, "earner", user_id=user, config={"broker": {"cash": 1000}})
     for n, (side, price, pnl) in enumerate(
         [("buy", "100", None), ("sell", "120", "20"), ("buy", "120", None), ("sell", "110", "-10")]
     ):
-        services.record_trade(
+        record_trade(
             db_engine,
             bot_id=bot_id,
             run_id="r",
@@ -98,14 +103,14 @@ def test_performance_and_portfolio_by_hand(db_engine, database_url, instance) ->
             pnl=pnl,
             executed_at=dt.datetime(2026, 1, 1 + n, tzinfo=dt.UTC),
         )
-    services.save_position(db_engine, bot_id, "BTC/USDT", size=0, avg_price=None, cash="1006")
+    save_position(db_engine, bot_id, "BTC/USDT", size=0, avg_price=None, cash="1006")
     result = materialize(
         [bot_performance, portfolio_pnl],
         instance=instance,
         resources={"bot_database": BotDatabase(url=database_url)},
     )
     assert result.success
-    assert services.count_rows(db_engine, MetricSnapshot, bot_id) == 1
+    assert count_rows(db_engine, MetricSnapshot, bot_id) == 1
     (portfolio,) = result.asset_materializations_for_node("portfolio_pnl")
     # realized = 20 - 10 - 4 fees = 6; equity = cash 1006, no open position
     assert portfolio.metadata["total_pnl"].value == pytest.approx(6.0)

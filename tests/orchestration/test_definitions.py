@@ -12,7 +12,7 @@ import yaml
 from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
 
 from tests.helpers import add_bot
-from trading_platform.db import services
+from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.sensors import trading_bots_sensor
@@ -85,7 +85,7 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
     snapshot = request.run_config["ops"]["run_bot"]["config"]["snapshot"]
     assert snapshot["credentials"] == "MAIN"
     assert "s3cr3t-value" not in json.dumps(request.run_config) + json.dumps(request.tags)
-    row = services.get_bot(db_engine, bad)
+    row = get_bot(db_engine, bad)
     assert row.status == "error"
     assert row.last_error.startswith("invalid config: config.params.fast:")
     assert json.loads(result.cursor)[str(good)]["incarnation"] == 1

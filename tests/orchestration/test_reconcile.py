@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from trading_platform.db.services import BotRow
-from trading_platform.engine.config import BotConfig, BotConfigError
+from trading_platform.config import BotConfig, BotConfigError
+from trading_platform.db.bots import BotRow
 from trading_platform.orchestration.reconcile import ActiveRun, BotMemory, Policy, reconcile
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)

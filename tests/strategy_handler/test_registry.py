@@ -6,7 +6,7 @@ import backtrader as bt
 import pytest
 from pydantic import Field
 
-from trading_platform.engine.demo_data import generate_ohlcv
+from trading_platform.feeds.demo_data import generate_ohlcv
 from trading_platform.strategy_handler import (
     LOGIC_BLOCKS,
     PlatformStrategy,

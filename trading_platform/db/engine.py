@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -70,3 +72,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """A transaction: commit on success, roll back on any error."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
+    """The ``INSERT`` of ``engine``'s dialect: both have ``ON CONFLICT DO NOTHING``, which
+    makes recording an order, a fill or a notification idempotent."""
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert

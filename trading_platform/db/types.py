@@ -84,3 +84,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: the money columns of ``trading_orders`` and ``trading_trades``
+MONEY_COLUMNS = ("amount", "price", "filled", "average", "fee", "pnl")
+
+
+def exact_money(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a row's values with every money column as a Decimal."""
+    return {
+        key: to_decimal(value) if key in MONEY_COLUMNS else value for key, value in values.items()
+    }

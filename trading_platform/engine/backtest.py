@@ -19,11 +19,12 @@ import backtrader as bt
 import pandas as pd
 from sqlalchemy import Engine
 
-from trading_platform.db import services
+from trading_platform.config import BotConfig
+from trading_platform.db.orders import record_orders
+from trading_platform.db.trades import link_fills_to_orders, record_trades
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
-from trading_platform.engine.config import BotConfig
-from trading_platform.engine.feeds import historical_frame, pandas_feed
 from trading_platform.engine.recorder import ClosedTrade, Fill, MemorySink
+from trading_platform.feeds.history import historical_frame, pandas_feed
 from trading_platform.metrics import summarize
 from trading_platform.strategy_handler import StrategyRegistry
 
@@ -151,6 +152,6 @@ def persist_backtest(
     ]
     orders = [order for order, _ in rows]
     fills = [trade for _, trade in rows]
-    services.record_orders(database, orders)
-    services.record_trades(database, fills)
-    services.link_fills_to_orders(database, config.bot_id, run_id)
+    record_orders(database, orders)
+    record_trades(database, fills)
+    link_fills_to_orders(database, config.bot_id, run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import backtrader as bt
 
-from trading_platform.engine.config import BotConfig
+from trading_platform.config import BotConfig
 from trading_platform.engine.recorder import ProgressCallback, RecordSink, TradeRecorder
 from trading_platform.strategy_handler import ValidatedStrategy
 

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 import backtrader as bt
 from sqlalchemy import Engine
 
-from trading_platform.db import services
+from trading_platform.config import OFFLINE_EXCHANGES, BotConfig
+from trading_platform.db.orders import record_orders
+from trading_platform.db.positions import get_position, save_position
+from trading_platform.db.status import heartbeat, update_bot_status
+from trading_platform.db.trades import link_fills_to_orders, realized_pnl, record_trades
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
-from trading_platform.engine.config import OFFLINE_EXCHANGES, BotConfig
 from trading_platform.engine.paper import PaperBroker, RestoreState
 from trading_platform.engine.recorder import ClosedTrade, Fill, TradeRecorder
-from trading_platform.engine.replay import QueueFeed, ReplayMarket, replay_feed
+from trading_platform.feeds.replay import QueueFeed, ReplayMarket, replay_feed
 from trading_platform.notifications import messages, outbox
 from trading_platform.strategy_handler import StrategyRegistry
 
@@ -82,9 +85,9 @@ class DatabaseSink:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
         if self.records_fills:
             order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
-            services.record_orders(self.database, [order])
-            services.record_trades(self.database, [trade])
-            services.link_fills_to_orders(self.database, self.bot_id, self.run_id)
+            record_orders(self.database, [order])
+            record_trades(self.database, [trade])
+            link_fills_to_orders(self.database, self.bot_id, self.run_id)
         self.save_position()
         self._notify_fill(fill, order_id)
 
@@ -122,7 +125,7 @@ class DatabaseSink:
         if self.broker is None or self.data is None:
             return
         position = self.broker.getposition(self.data)
-        services.save_position(
+        save_position(
             self.database,
             self.bot_id,
             self.config.symbol,
@@ -146,7 +149,7 @@ class Heartbeat(threading.Thread):
         assert self.config.bot_id is not None
         value = self.runner.latest_value()
         with_balance = count % BALANCE_EVERY_HEARTBEATS == 0 and value is not None
-        services.heartbeat(
+        heartbeat(
             self.database,
             self.config.bot_id,
             balance=value if with_balance else None,
@@ -161,7 +164,7 @@ class Heartbeat(threading.Thread):
         if self.config.mode != "live":
             return value - self.config.broker.cash
         assert self.config.bot_id is not None
-        realized = services.realized_pnl(self.database, self.config.bot_id)
+        realized = realized_pnl(self.database, self.config.bot_id)
         return float(realized) + self.runner.unrealized_pnl()
 
     def run(self) -> None:
@@ -264,7 +267,7 @@ class BotRunner:
     # -- the run ----------------------------------------------------------------------------
     def status(self, status: str, reason: str, **kwargs: object) -> bool:
         self.current_status = status
-        return services.update_bot_status(
+        return update_bot_status(
             self.database, self.bot_id, status, reason, run_id=self.run_id, **kwargs
         )
 
@@ -332,7 +335,7 @@ class BotRunner:
     def _market(self) -> ReplayMarket:
         data = self.config.data
         if self.config.exchange == "csv":
-            from trading_platform.engine.data import load_ohlcv
+            from trading_platform.feeds.files import load_ohlcv
 
             assert data.path is not None
             frame = load_ohlcv(data.path, data.start, data.end)
@@ -348,7 +351,7 @@ class BotRunner:
 
     def _run_live(self) -> RunOutcome:
         if self.config.exchange not in OFFLINE_EXCHANGES:
-            from trading_platform.engine.exchange_session import run_on_exchange
+            from trading_platform.exchanges.venue import run_on_exchange
 
             return run_on_exchange(self)
         feed, publisher = replay_feed(self._market(), self.config.data.history_bars)
@@ -376,7 +379,7 @@ class BotRunner:
 
     def restore_paper_state(self, cerebro: bt.Cerebro) -> None:
         """A paper bot continues with the cash and position its last run left."""
-        saved = services.get_position(self.database, self.bot_id, self.config.symbol)
+        saved = get_position(self.database, self.bot_id, self.config.symbol)
         if saved is not None:
             cerebro.addanalyzer(
                 RestoreState,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from trading_platform.db import services
+from trading_platform.db.bots import get_bots
 
 DEFAULT_HEARTBEAT_INTERVAL = 60
 
@@ -54,7 +54,7 @@ def bot_health(
 ) -> list[BotHealth]:
     now = now or dt.datetime.now(dt.UTC)
     rows = []
-    for bot in services.get_bots(engine):
+    for bot in get_bots(engine):
         interval = _interval(bot.config_text)
         age = (now - bot.last_heartbeat).total_seconds() if bot.last_heartbeat else None
         limit = stale_factor * interval

@@ -12,9 +12,8 @@ import datetime as dt
 
 from sqlalchemy import Engine, select
 
-from trading_platform.db.engine import session_scope
+from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import Notification, TradingBot, User
-from trading_platform.db.services import dialect_insert
 from trading_platform.db.types import utcnow
 from trading_platform.notifications.messages import Message
 

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from trading_platform.monitoring import health as health_rules
-from trading_platform.monitoring import performance
+from trading_platform.monitoring import snapshots
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration.reconcile import ACTIVE_STATUSES
 from trading_platform.orchestration.resources import BotDatabase
@@ -131,8 +131,8 @@ def bot_health(context: AssetExecutionContext, bot_database: BotDatabase) -> Mat
 )
 def bot_performance(bot_database: BotDatabase) -> MaterializeResult:
     engine = bot_database.engine()
-    rows = performance.compute(engine)
-    written = performance.write_snapshots(engine, rows, dt.datetime.now(dt.UTC))
+    rows = snapshots.compute(engine)
+    written = snapshots.write_snapshots(engine, rows, dt.datetime.now(dt.UTC))
     table = [
         {
             "bot_id": r.bot_id,
@@ -174,8 +174,8 @@ def bot_performance(bot_database: BotDatabase) -> MaterializeResult:
     description="Totals per user and overall: equity, P&L, open positions (plotted over time).",
 )
 def portfolio_pnl(bot_database: BotDatabase) -> MaterializeResult:
-    rows = performance.latest_snapshots(bot_database.engine())
-    overall, by_user = performance.portfolio(rows)
+    rows = snapshots.latest_snapshots(bot_database.engine())
+    overall, by_user = snapshots.portfolio(rows)
     return MaterializeResult(
         metadata={
             "total_equity": MetadataValue.float(round(overall.equity, 2)),
@@ -190,7 +190,7 @@ def portfolio_pnl(bot_database: BotDatabase) -> MaterializeResult:
                         "user": user,
                         **{
                             k: round(v, 2) if isinstance(v, float) else v
-                            for k, v in performance.as_dict(totals).items()
+                            for k, v in snapshots.as_dict(totals).items()
                         },
                     }
                     for user, totals in by_user.items()

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trading_platform.db.services import BotRow
-from trading_platform.engine.config import BotConfig, BotConfigError
+from trading_platform.config import BotConfig, BotConfigError
+from trading_platform.db.bots import BotRow
 
 ACTIVE_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 

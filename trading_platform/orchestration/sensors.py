@@ -22,13 +22,14 @@ from dagster import (
     sensor,
 )
 
-from trading_platform.db import services
-from trading_platform.engine.config import (
+from trading_platform.config import (
     BotConfig,
     BotConfigError,
     config_hash,
     validate_bot_config,
 )
+from trading_platform.db.bots import BotRow, get_bots
+from trading_platform.db.status import update_bot_status
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration.jobs import FATAL_TAG, bot_run
 from trading_platform.orchestration.reconcile import (
@@ -57,7 +58,7 @@ _VALIDATION_CACHE_LIMIT = 100_000
 
 
 def validate_row(
-    row: services.BotRow, registry: StrategyRegistry
+    row: BotRow, registry: StrategyRegistry
 ) -> tuple[str, BotConfig | BotConfigError]:
     desired_hash = config_hash(row.desired())
     key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
@@ -178,7 +179,7 @@ def trading_bots_sensor(
 ) -> SensorResult | SkipReason:
     engine = bot_database.engine()
     registry = platform_settings.registry()
-    rows = services.get_bots(engine)
+    rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
     plan = reconcile(
         rows,
@@ -193,7 +194,7 @@ def trading_bots_sensor(
         context.instance.run_coordinator.cancel_run(cancel.run_id)
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
     for change in plan.status_changes:
-        services.update_bot_status(
+        update_bot_status(
             engine,
             change.bot_id,
             change.status,

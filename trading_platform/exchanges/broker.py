@@ -14,7 +14,7 @@ The rules that keep money safe, in the order they apply:
    pending) and every bar asks again; one that never arrived is rejected to the strategy,
    which decides afresh on a fresh price.
 3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.
-4. On start (:mod:`~trading_platform.engine.live_recovery`) the exchange is the truth: orders
+4. On start (:mod:`~trading_platform.exchanges.recovery`) the exchange is the truth: orders
    left unresolved by the previous incarnation are looked up, their fills recorded once, and
    the open ones cancelled (or adopted, by config); cash and position come from the balance,
    and any difference from the database is returned so the runner can log, audit and
@@ -40,7 +40,7 @@ from typing import Any
 import backtrader as bt
 
 from trading_platform.db.types import to_decimal
-from trading_platform.engine.ledger import ExchangeFill, OrderLedger
+from trading_platform.exchanges.ledger import ExchangeFill, OrderLedger
 
 log = logging.getLogger(__name__)
 
@@ -453,8 +453,8 @@ class LiveBroker(bt.BrokerBase):
         return Decimal(0)
 
     def recover(self, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
-        """See :func:`~trading_platform.engine.live_recovery.recover`."""
-        from trading_platform.engine.live_recovery import recover
+        """See :func:`~trading_platform.exchanges.recovery.recover`."""
+        from trading_platform.exchanges.recovery import recover
 
         return recover(self, saved_size, saved_price)
 

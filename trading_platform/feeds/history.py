@@ -7,10 +7,10 @@ import datetime as dt
 import backtrader as bt
 import pandas as pd
 
-from trading_platform.engine.config import BotConfig
-from trading_platform.engine.data import load_ohlcv
-from trading_platform.engine.demo_data import generate_ohlcv
-from trading_platform.engine.timeframes import parse_timeframe
+from trading_platform.config import BotConfig
+from trading_platform.feeds.demo_data import generate_ohlcv
+from trading_platform.feeds.files import load_ohlcv
+from trading_platform.feeds.timeframes import parse_timeframe
 
 DEMO_START = dt.datetime(2023, 1, 1)
 

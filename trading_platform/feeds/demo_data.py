@@ -68,7 +68,7 @@ def generate_ohlcv(
     seed: int = 7,
     volatility: float = 0.02,
 ) -> pd.DataFrame:
-    """``bars`` OHLCV bars in the shape :func:`~trading_platform.engine.data.load_ohlcv`
+    """``bars`` OHLCV bars in the shape :func:`~trading_platform.feeds.files.load_ohlcv`
     returns (naive UTC DatetimeIndex ``datetime``; open, high, low, close, volume,
     openinterest)."""
     import pandas as pd

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from trading_platform.engine.replay import Bar, QueueFeed
+from trading_platform.feeds.replay import Bar, QueueFeed
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from trading_platform.db import services
 from trading_platform.db.models import TradingOrder
+from trading_platform.db.orders import (
+    count_orders_with_prefix,
+    record_order,
+    unresolved_orders,
+    update_order,
+)
+from trading_platform.db.trades import record_trade
 from trading_platform.db.types import to_decimal
 
 
@@ -64,7 +70,7 @@ class OrderLedger:
 
     def next_sequence(self, prefix: str) -> int:
         """The first free sequence number of ``prefix`` (ids are never reused)."""
-        return services.count_orders_with_prefix(self.database, prefix) + 1
+        return count_orders_with_prefix(self.database, prefix) + 1
 
     def write_ahead(
         self,
@@ -76,7 +82,7 @@ class OrderLedger:
         price: Decimal | None,
         logic: str | None,
     ) -> None:
-        self._row_ids[client_order_id] = services.record_order(
+        self._row_ids[client_order_id] = record_order(
             self.database,
             bot_id=self.bot_id,
             run_id=self.run_id,
@@ -101,7 +107,7 @@ class OrderLedger:
             fee = answer.get("fee") or {}
             if fee.get("cost") is not None:
                 values["fee"] = to_decimal(fee["cost"])
-        services.update_order(self.database, client_order_id, **values)
+        update_order(self.database, client_order_id, **values)
 
     def record_fill(
         self,
@@ -117,7 +123,7 @@ class OrderLedger:
         """Store ``fill`` once; returns whether it was new."""
         row_id = self._row_ids.get(client_order_id)
         if row_id is None:
-            row_id = services.record_order(
+            row_id = record_order(
                 self.database,
                 bot_id=self.bot_id,
                 client_order_id=client_order_id,
@@ -127,7 +133,7 @@ class OrderLedger:
                 status="open",
             )
             self._row_ids[client_order_id] = row_id
-        return services.record_trade(
+        return record_trade(
             self.database,
             bot_id=self.bot_id,
             run_id=self.run_id,
@@ -145,7 +151,7 @@ class OrderLedger:
         )
 
     def unresolved(self) -> list[TradingOrder]:
-        orders = services.unresolved_orders(self.database, self.bot_id)
+        orders = unresolved_orders(self.database, self.bot_id)
         for order in orders:
             self._row_ids[order.client_order_id] = order.id
         return orders

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from trading_platform.engine.timeframes import TIMEFRAMES
+from trading_platform.feeds.timeframes import TIMEFRAMES
 from trading_platform.strategy_handler import StrategyConfigError, StrategyRegistry
 
 OFFLINE_EXCHANGES = ("replay", "csv")

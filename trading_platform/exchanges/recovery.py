@@ -15,7 +15,7 @@ import backtrader as bt
 
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
-from trading_platform.engine.live_broker import (
+from trading_platform.exchanges.broker import (
     ARRIVAL_WINDOW_MS,
     FINAL_STATUSES,
     LiveBroker,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import backtrader as bt
 import numpy as np
 
-from trading_platform.engine.demo_data import generate_ohlcv_array
+from trading_platform.feeds.demo_data import generate_ohlcv_array
 
 #: how long ``_load`` blocks waiting for a bar: bounds the reaction time to a stop request
 #: without spinning a core (a live feed whose ``_load`` returns at once burns 100 % CPU).

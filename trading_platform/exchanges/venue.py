@@ -15,11 +15,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trading_platform.db import services
+from trading_platform.db.positions import get_position
 from trading_platform.engine.builder import build_cerebro
-from trading_platform.engine.ccxt_feed import ccxt_feed
-from trading_platform.engine.ledger import OrderLedger
-from trading_platform.engine.live_broker import LiveBroker
 from trading_platform.engine.paper import PaperBroker
 from trading_platform.engine.runner import (
     DatabaseSink,
@@ -27,6 +24,8 @@ from trading_platform.engine.runner import (
     RunOutcome,
     order_id_prefix,
 )
+from trading_platform.exchanges.broker import LiveBroker
+from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import (
     Credentials,
@@ -34,6 +33,7 @@ from trading_platform.exchanges.credentials import (
     load_credentials,
     scrub,
 )
+from trading_platform.exchanges.ledger import OrderLedger
 from trading_platform.notifications import messages, outbox
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class FeedHealth:
 
 
 def _reconcile_live(runner: BotRunner, broker: LiveBroker) -> None:
-    saved = services.get_position(runner.database, runner.bot_id, runner.config.symbol)
+    saved = get_position(runner.database, runner.bot_id, runner.config.symbol)
     saved_size = (
         Decimal(saved.size) if saved is not None and saved.closed_at is None else Decimal(0)
     )

@@ -1,0 +1,152 @@
+"""``trading_bots`` as its users see it: rows read whole, desired columns written.
+
+Writers keep to the contract: users (and the CLI) write the desired columns through
+:func:`add_bot` and :func:`set_bot`; the platform writes observed ones through
+:mod:`trading_platform.db.status`.  Each function is one short transaction: bots run for
+weeks, and a long-lived session would hold SQLite's write lock or a PostgreSQL snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Text, cast, delete, select, update
+
+from trading_platform.db.engine import session_scope
+from trading_platform.db.models import DESIRED_COLUMNS, TradingBot
+from trading_platform.db.types import utcnow
+
+
+@dataclass(frozen=True)
+class BotRow:
+    """One ``trading_bots`` row as read by the sensor.
+
+    ``config_text`` is the raw JSON text: a malformed value written by a SQL client must mark
+    that one bot ``error``, not break the query that reads every bot.
+    """
+
+    id: int
+    user_id: int | None
+    name: str
+    enabled: bool
+    strategy: str | None
+    mode: str | None
+    exchange: str | None
+    symbol: str | None
+    timeframe: str | None
+    config_text: str | None
+    status: str
+    last_heartbeat: dt.datetime | None
+    error_count: int
+    restart_count: int
+    last_error: str | None
+    current_balance: Decimal | None = None
+    total_pnl: Decimal | None = None
+    feed_problem: str | None = None
+
+    def desired(self) -> dict[str, Any]:
+        """The desired columns, normalised so that equal configs hash equally."""
+        config: Any = self.config_text
+        if config is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                config = json.loads(config)
+        values = {
+            "enabled": bool(self.enabled),
+            "strategy": self.strategy,
+            "mode": self.mode,
+            "exchange": self.exchange,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "config": config,
+        }
+        return values
+
+
+_BOT_ROW_COLUMNS = (
+    TradingBot.id,
+    TradingBot.user_id,
+    TradingBot.name,
+    TradingBot.enabled,
+    TradingBot.strategy,
+    TradingBot.mode,
+    TradingBot.exchange,
+    TradingBot.symbol,
+    TradingBot.timeframe,
+    cast(TradingBot.config, Text).label("config_text"),
+    TradingBot.status,
+    TradingBot.last_heartbeat,
+    TradingBot.error_count,
+    TradingBot.restart_count,
+    TradingBot.last_error,
+    TradingBot.current_balance,
+    TradingBot.total_pnl,
+    TradingBot.feed_problem,
+)
+
+
+def get_bots(engine: Engine, bot_ids: Sequence[int] | None = None) -> list[BotRow]:
+    """Every bot (or the given ones) in one query, ordered by id."""
+    query = select(*_BOT_ROW_COLUMNS).order_by(TradingBot.id)
+    if bot_ids is not None:
+        query = query.where(TradingBot.id.in_(list(bot_ids)))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        BotRow(**{**row._mapping, "enabled": bool(row.enabled), "status": row.status or "stopped"})
+        for row in rows
+    ]
+
+
+def get_bot(engine: Engine, bot_id: int) -> BotRow | None:
+    rows = get_bots(engine, [bot_id])
+    return rows[0] if rows else None
+
+
+def find_bot(engine: Engine, name_or_id: str) -> BotRow | None:
+    """A bot by id (digits) or by name."""
+    if name_or_id.isdigit():
+        return get_bot(engine, int(name_or_id))
+    with engine.connect() as connection:
+        bot_id = connection.execute(
+            select(TradingBot.id).where(TradingBot.name == name_or_id).order_by(TradingBot.id)
+        ).scalar()
+    return get_bot(engine, bot_id) if bot_id is not None else None
+
+
+def add_bot(engine: Engine, *, name: str, user_id: int | None = None, **desired: Any) -> int:
+    """Insert a bot with its desired columns only; returns its id."""
+    _check_desired(desired)
+    with session_scope(engine) as session:
+        bot = TradingBot(name=name, user_id=user_id, **desired)
+        session.add(bot)
+        session.flush()
+        return bot.id
+
+
+def set_bot(engine: Engine, bot_id: int, **desired: Any) -> bool:
+    """Change desired columns of a bot (a config change); False if the bot does not exist."""
+    _check_desired(desired)
+    if not desired:
+        return get_bot(engine, bot_id) is not None
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(TradingBot).where(TradingBot.id == bot_id).values(**desired, updated_at=utcnow())
+        )
+        return result.rowcount > 0
+
+
+def delete_bot(engine: Engine, bot_id: int) -> bool:
+    with session_scope(engine) as session:
+        return session.execute(delete(TradingBot).where(TradingBot.id == bot_id)).rowcount > 0
+
+
+def _check_desired(values: dict[str, Any]) -> None:
+    observed = sorted(set(values) - set(DESIRED_COLUMNS))
+    if observed:
+        raise ValueError(f"only desired columns may be written here, not {', '.join(observed)}")

@@ -1,0 +1,97 @@
+"""``trading_orders``: written BEFORE an order is sent (write-ahead), then followed.
+
+:func:`record_order` is idempotent on ``client_order_id``, so an order recorded by an earlier
+attempt is found, never doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from trading_platform.db.engine import dialect_insert, session_scope
+from trading_platform.db.models import TradingOrder
+from trading_platform.db.types import exact_money, utcnow
+
+
+def record_order(engine: Engine, **values: Any) -> int:
+    """Write an order BEFORE it is sent; idempotent on ``client_order_id``.
+
+    Returns the order's id, also when it was already recorded by an earlier attempt.
+    """
+    values = exact_money(values)
+    now = utcnow()
+    values.setdefault("created_at", now)
+    values.setdefault("updated_at", now)
+    insert = dialect_insert(engine)
+    with session_scope(engine) as session:
+        session.execute(
+            insert(TradingOrder)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["client_order_id"])
+        )
+        return session.scalar(
+            select(TradingOrder.id).where(TradingOrder.client_order_id == values["client_order_id"])
+        )
+
+
+def update_order(engine: Engine, client_order_id: str, **values: Any) -> None:
+    values = exact_money(values)
+    with session_scope(engine) as session:
+        session.execute(
+            update(TradingOrder)
+            .where(TradingOrder.client_order_id == client_order_id)
+            .values(**values, updated_at=utcnow())
+        )
+
+
+def record_orders(engine: Engine, orders: Sequence[dict[str, Any]]) -> None:
+    """Many finished orders in one transaction (backtests write theirs at the end)."""
+    if not orders:
+        return
+    rows = [exact_money(order) for order in orders]
+    insert = dialect_insert(engine)
+    with session_scope(engine) as session:
+        session.execute(
+            insert(TradingOrder).on_conflict_do_nothing(index_elements=["client_order_id"]),
+            rows,
+        )
+
+
+def bot_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(
+                select(TradingOrder).where(TradingOrder.bot_id == bot_id).order_by(TradingOrder.id)
+            )
+        )
+
+
+#: order statuses that may still change at the exchange: resolved on a live bot's restart
+UNRESOLVED_ORDER_STATUSES = ("submitting", "open", "unknown")
+
+
+def unresolved_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(
+                select(TradingOrder)
+                .where(
+                    TradingOrder.bot_id == bot_id,
+                    TradingOrder.status.in_(UNRESOLVED_ORDER_STATUSES),
+                )
+                .order_by(TradingOrder.id)
+            )
+        )
+
+
+def count_orders_with_prefix(engine: Engine, prefix: str) -> int:
+    """How many client order ids start with ``prefix`` (so a sequence never reuses an id)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count())
+            .select_from(TradingOrder)
+            .where(TradingOrder.client_order_id.startswith(prefix, autoescape=True))
+        ).scalar_one()
