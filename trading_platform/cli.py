@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from trading_platform.config import BotConfigError, parse_config_json, validate_bot_config
+from trading_platform.config import parse_config_json, validate_bot_config
 from trading_platform.db import make_engine
 from trading_platform.db.bots import BotRow, add_bot, delete_bot, find_bot, get_bots, set_bot
 from trading_platform.db.engine import database_url as default_database_url
@@ -28,9 +28,10 @@ from trading_platform.db.positions import open_positions
 from trading_platform.db.status import status_events
 from trading_platform.db.users import ensure_user
 from trading_platform.engine.backtest import BacktestResult, run_backtest
+from trading_platform.errors import ConfigError
 from trading_platform.feeds.files import DataError
 from trading_platform.feeds.history import historical_frame
-from trading_platform.strategy_handler import StrategyConfigError, load_registry
+from trading_platform.strategy_handler import load_registry
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,7 +43,7 @@ class PlatformError(click.ClickException):
     """An operator error: printed as one line, exit status 1."""
 
 
-OPERATOR_ERRORS = (BotConfigError, DataError, StrategyConfigError)
+OPERATOR_ERRORS = (ConfigError, DataError)
 
 
 class PlatformGroup(click.Group):

@@ -1,12 +1,17 @@
-"""The one place a bot configuration is validated.
+"""Every rule about a bot's configuration, in one module.
 
 A bot row (desired columns of ``trading_bots``) becomes a :class:`BotConfig`, or a
-:class:`BotConfigError` whose ``field`` is the dotted path an operator can find in the row
-(``mode``, ``config.broker.cash``, ``config.params.fast``) and whose ``problem`` says what was
-expected and what was found.  The sensor, the CLI and the backtest command all call
-:func:`validate_bot_config`; the validated snapshot is what a run executes and what Dagster
-keeps in run config as the audit record, so it never holds a secret (credentials are a
-*name*; keys are read from the environment by the process that needs them).
+:class:`~trading_platform.errors.ConfigError` whose ``field`` is the dotted path an operator
+can find in the row (``mode``, ``config.broker.cash``, ``config.params.fast``) and whose
+``problem`` says what was expected and what was found.  The sensor, the CLI and the backtest
+command all come through :func:`validate_bot_config`; everyone else reads the validated
+object.  The validated snapshot is what a run executes and what Dagster keeps in run config
+as the audit record, so it never holds a secret (credentials are a *name*; keys are read from
+the environment by the process that needs them).
+
+Two readers judge rows that may not validate at all (:func:`heartbeat_interval_of`,
+:func:`starting_cash_of`): health and P&L must report on every bot, a broken one included, so
+they fall back to the defaults declared here.
 """
 
 from __future__ import annotations
@@ -15,25 +20,18 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trading_platform.contract import OFFLINE_EXCHANGES, Mode
+from trading_platform.errors import ConfigError, from_validation_error
 from trading_platform.feeds.timeframes import TIMEFRAMES
-from trading_platform.strategy_handler import StrategyConfigError, StrategyRegistry
+from trading_platform.strategy_handler import StrategyRegistry
 
-OFFLINE_EXCHANGES = ("replay", "csv")
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
 CREDENTIALS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-
-
-class BotConfigError(ValueError):
-    """An invalid bot configuration: ``field`` is where to look, ``problem`` what is wrong."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 class _Section(BaseModel):
@@ -99,7 +97,7 @@ class BotConfig(BaseModel):
     name: str
     strategy: str
     strategy_class: str = Field(description="registry name actually run (custom on fallback)")
-    mode: Literal["backtest", "paper", "live"]
+    mode: Mode
     exchange: str
     symbol: str
     timeframe: str
@@ -144,6 +142,26 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 }
 
 
+#: top-level integer settings; their defaults and bounds are BotConfig's fields
+_SCALARS = ("heartbeat_interval", "max_restarts", "periods_per_year")
+
+
+def _bounds(key: str) -> tuple[int, int]:
+    metadata = BotConfig.model_fields[key].metadata
+    low = next(m.ge for m in metadata if hasattr(m, "ge"))
+    high = next(m.le for m in metadata if hasattr(m, "le"))
+    return low, high
+
+
+def _scalar(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"config.{key}", f"expected an integer, found {value!r}")
+    low, high = _bounds(key)
+    if not low <= value <= high:
+        raise ConfigError(f"config.{key}", f"expected {low}..{high}, found {value}")
+    return value
+
+
 @functools.cache
 def ccxt_exchange_ids() -> frozenset[str]:
     """ccxt's exchange ids; imported lazily because ccxt is heavy and run workers of offline
@@ -167,34 +185,19 @@ def parse_config_json(raw: Any) -> dict[str, Any]:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise BotConfigError(
+            raise ConfigError(
                 "config", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
     if not isinstance(raw, dict):
-        raise BotConfigError("config", f"expected a JSON object, found {type(raw).__name__}")
+        raise ConfigError("config", f"expected a JSON object, found {type(raw).__name__}")
     return raw
-
-
-def _pydantic_problem(section: str, exc: ValidationError) -> BotConfigError:
-    error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"])
-    field = f"config.{section}.{location}" if location else f"config.{section}"
-    found = error.get("input")
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown setting"
-    elif error["type"] != "value_error":
-        message = f"{message} (found {found!r})"
-    else:
-        message = message.removeprefix("Value error, ")
-    return BotConfigError(field, message)
 
 
 def _require_text(value: Any, field: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise BotConfigError(field, "is required")
+        raise ConfigError(field, "is required")
     if not isinstance(value, str):
-        raise BotConfigError(field, f"expected text, found {value!r}")
+        raise ConfigError(field, f"expected text, found {value!r}")
     return value.strip()
 
 
@@ -212,30 +215,30 @@ def validate_bot_config(
     user_id: int | None = None,
     desired_hash: str = "",
 ) -> BotConfig:
-    """Validate the desired columns of one bot; raise :class:`BotConfigError` on the first fault."""
+    """Validate the desired columns of one bot; raise :class:`ConfigError` on the first fault."""
     name = _require_text(name, "name")
     strategy = _require_text(strategy, "strategy")
     mode = _require_text(mode, "mode")
-    if mode not in ("backtest", "paper", "live"):
-        raise BotConfigError("mode", f"expected backtest, paper or live, found {mode!r}")
+    if mode not in set(Mode):
+        raise ConfigError("mode", f"expected backtest, paper or live, found {mode!r}")
     exchange = _require_text(exchange, "exchange").lower()
     if exchange not in OFFLINE_EXCHANGES and exchange not in ccxt_exchange_ids():
-        raise BotConfigError(
+        raise ConfigError(
             "exchange", f"unknown exchange {exchange!r}; expected replay, csv or a ccxt id"
         )
     symbol = _require_text(symbol, "symbol")
     if not SYMBOL_PATTERN.match(symbol):
-        raise BotConfigError("symbol", f"expected BASE/QUOTE such as BTC/USDT, found {symbol!r}")
+        raise ConfigError("symbol", f"expected BASE/QUOTE such as BTC/USDT, found {symbol!r}")
     timeframe = _require_text(timeframe, "timeframe")
     if timeframe not in TIMEFRAMES:
-        raise BotConfigError(
+        raise ConfigError(
             "timeframe", f"unknown timeframe {timeframe!r}; expected one of {', '.join(TIMEFRAMES)}"
         )
 
     raw = parse_config_json(config)
     unknown = sorted(set(raw) - _CONFIG_KEYS)
     if unknown:
-        raise BotConfigError(
+        raise ConfigError(
             f"config.{unknown[0]}",
             f"unknown setting; expected one of {', '.join(sorted(_CONFIG_KEYS))}",
         )
@@ -243,54 +246,43 @@ def validate_bot_config(
     for key, model in _SECTIONS.items():
         value = raw.get(key) or {}
         if not isinstance(value, dict):
-            raise BotConfigError(f"config.{key}", f"expected an object, found {value!r}")
+            raise ConfigError(f"config.{key}", f"expected an object, found {value!r}")
         try:
             sections[key] = model.model_validate(value)
         except ValidationError as exc:
-            raise _pydantic_problem(key, exc) from None
+            raise from_validation_error(exc, f"config.{key}") from None
 
     try:
         validated = registry.validate(strategy, raw.get("params"))
-    except StrategyConfigError as exc:
+    except ConfigError as exc:
         field = exc.field if exc.field == "strategy" else f"config.{exc.field}"
-        raise BotConfigError(field, exc.problem) from None
+        raise ConfigError(field, exc.problem) from None
 
     credentials = raw.get("credentials")
     if credentials is not None and (
         not isinstance(credentials, str) or not CREDENTIALS_PATTERN.match(credentials)
     ):
-        raise BotConfigError(
+        raise ConfigError(
             "config.credentials",
             "expected the NAME of a credential set (letters, digits, _), never a key",
         )
     if mode == "live" and exchange in OFFLINE_EXCHANGES:
-        raise BotConfigError("exchange", f"live trading needs a real exchange, found {exchange!r}")
+        raise ConfigError("exchange", f"live trading needs a real exchange, found {exchange!r}")
     if mode == "live" and credentials is None:
-        raise BotConfigError("config.credentials", "live trading needs a credential set name")
+        raise ConfigError("config.credentials", "live trading needs a credential set name")
     data: DataConfig = sections["data"]
     if exchange == "csv" and not data.path:
-        raise BotConfigError("config.data.path", "exchange 'csv' needs a data file path")
+        raise ConfigError("config.data.path", "exchange 'csv' needs a data file path")
     if mode == "backtest" and exchange not in OFFLINE_EXCHANGES and not data.path:
-        raise BotConfigError(
+        raise ConfigError(
             "config.data.path",
             f"a backtest on {exchange!r} needs a data file (history download is not supported)",
         )
 
     scalars: dict[str, Any] = {}
-    for key, bounds in (
-        ("heartbeat_interval", (1, 3_600)),
-        ("max_restarts", (0, 1_000)),
-        ("periods_per_year", (1, 366)),
-    ):
+    for key in _SCALARS:
         if key in raw:
-            value = raw[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise BotConfigError(f"config.{key}", f"expected an integer, found {value!r}")
-            if not bounds[0] <= value <= bounds[1]:
-                raise BotConfigError(
-                    f"config.{key}", f"expected {bounds[0]}..{bounds[1]}, found {value}"
-                )
-            scalars[key] = value
+            scalars[key] = _scalar(key, raw[key])
 
     return BotConfig(
         bot_id=bot_id,
@@ -308,3 +300,55 @@ def validate_bot_config(
         **sections,
         **scalars,
     )
+
+
+def validate_desired(
+    name: str,
+    desired: Mapping[str, Any],
+    registry: StrategyRegistry,
+    *,
+    bot_id: int | None = None,
+    user_id: int | None = None,
+) -> BotConfig:
+    """Validate a bot's desired columns as a mapping (what ``BotRow.desired()`` returns, or
+    what the CLI is about to write); the snapshot carries their hash."""
+    return validate_bot_config(
+        name=name,
+        strategy=desired.get("strategy"),
+        mode=desired.get("mode"),
+        exchange=desired.get("exchange"),
+        symbol=desired.get("symbol"),
+        timeframe=desired.get("timeframe"),
+        config=desired.get("config"),
+        registry=registry,
+        bot_id=bot_id,
+        user_id=user_id,
+        desired_hash=config_hash(dict(desired)),
+    )
+
+
+def _lenient(raw: Any) -> dict[str, Any]:
+    try:
+        return parse_config_json(raw)
+    except ConfigError:
+        return {}
+
+
+def heartbeat_interval_of(raw_config: Any) -> int:
+    """The heartbeat interval a bot's ``config`` column asks for, or the default when the
+    column is missing, malformed or out of bounds (health judges every row)."""
+    value = _lenient(raw_config).get("heartbeat_interval")
+    try:
+        return _scalar("heartbeat_interval", value)
+    except ConfigError:
+        return BotConfig.model_fields["heartbeat_interval"].default
+
+
+def starting_cash_of(raw_config: Any) -> float:
+    """The simulated broker's starting cash a bot's ``config`` column asks for, or the
+    default when it is missing or invalid (P&L snapshots judge every row)."""
+    broker = _lenient(raw_config).get("broker")
+    try:
+        return BrokerConfig.model_validate(broker if isinstance(broker, dict) else {}).cash
+    except ValidationError:
+        return BrokerConfig.model_fields["cash"].default

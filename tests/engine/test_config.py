@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from trading_platform.config import BotConfigError, config_hash, validate_bot_config
+from trading_platform.config import config_hash, validate_bot_config
+from trading_platform.errors import ConfigError
 from trading_platform.strategy_handler import load_registry
 
 REGISTRY = load_registry()[0]
@@ -65,7 +66,7 @@ def test_config_may_be_json_text() -> None:
     ],
 )
 def test_faults_name_the_field(changes, field, problem) -> None:
-    with pytest.raises(BotConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         _validate(**changes)
     assert error.value.field == field
     assert problem in error.value.problem
@@ -76,7 +77,7 @@ def test_custom_block_errors_have_the_full_path() -> None:
         "entry_logic": {"name": "rsi_below", "params": {"period": 1}},
         "exit_logic": {"name": "trailing_stop"},
     }
-    with pytest.raises(BotConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         _validate(strategy="custom", config={"params": params})
     assert error.value.field == "config.params.entry_logic.params.period"
 

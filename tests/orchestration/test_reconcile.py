@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from trading_platform.config import BotConfig, BotConfigError
+from trading_platform.config import BotConfig
 from trading_platform.db.bots import BotRow
+from trading_platform.errors import ConfigError
 from trading_platform.orchestration.reconcile import ActiveRun, BotMemory, Policy, reconcile
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -176,7 +177,7 @@ def test_backtest_runs_once_per_config() -> None:
 
 
 def test_invalid_config_marks_error_once_and_leaves_others_alone() -> None:
-    error = BotConfigError("config.params.fast", "Input should be a valid integer")
+    error = ConfigError("config.params.fast", "Input should be a valid integer")
     error.bot_id = 2  # type: ignore[attr-defined]
     rows = [_row(1), _row(2)]
     plan = _plan(rows, [_config(1), error])

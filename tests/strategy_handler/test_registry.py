@@ -6,11 +6,11 @@ import backtrader as bt
 import pytest
 from pydantic import Field
 
+from trading_platform.errors import ConfigError
 from trading_platform.feeds.demo_data import generate_ohlcv
 from trading_platform.strategy_handler import (
     LOGIC_BLOCKS,
     PlatformStrategy,
-    StrategyConfigError,
     StrategyParams,
     StrategyRegistry,
     load_registry,
@@ -62,7 +62,7 @@ def test_register_get_and_duplicate_names() -> None:
 
     with pytest.raises(ValueError, match="strategy name 'mine' is taken"):
         registry.register(Other)
-    with pytest.raises(StrategyConfigError, match="unknown strategy 'x'; available: mine"):
+    with pytest.raises(ConfigError, match="unknown strategy 'x'; available: mine"):
         registry.get("x")
 
 
@@ -78,7 +78,7 @@ def test_register_get_and_duplicate_names() -> None:
 )
 def test_parameter_errors_name_the_field(params, field, problem) -> None:
     registry, _ = load_registry()
-    with pytest.raises(StrategyConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         registry.validate("sma_cross", params)
     assert error.value.field == field
     assert problem in error.value.problem
@@ -86,7 +86,7 @@ def test_parameter_errors_name_the_field(params, field, problem) -> None:
 
 def test_unknown_strategy_lists_the_available_ones_or_falls_back_to_custom() -> None:
     registry, _ = load_registry()
-    with pytest.raises(StrategyConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         registry.validate("golden_goose", {"fast": 3})
     assert error.value.field == "strategy"
     assert "available: bollinger_breakout, custom, rsi_mean_reversion, sma_cross" in str(
@@ -132,7 +132,7 @@ def test_unknown_strategy_lists_the_available_ones_or_falls_back_to_custom() -> 
 )
 def test_custom_blocks_are_validated(params, field, problem) -> None:
     registry, _ = load_registry()
-    with pytest.raises(StrategyConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         registry.validate("custom", params)
     assert error.value.field == field
     assert problem in error.value.problem

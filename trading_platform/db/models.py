@@ -25,10 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from trading_platform.contract import BotStatus
 from trading_platform.db.types import Money, UtcDateTime, utcnow
 
-BOT_MODES = ("backtest", "paper", "live")
-BOT_STATUSES = ("stopped", "starting", "running", "stopping", "error", "completed")
 
 #: The columns a user writes. A change to any of them is a config change (hot reload).
 DESIRED_COLUMNS = ("enabled", "strategy", "mode", "exchange", "symbol", "timeframe", "config")
@@ -65,7 +64,7 @@ class TradingBot(Base):
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # observed state, written by the platform
     status: Mapped[str] = mapped_column(
-        String(20), default="stopped", server_default=text("'stopped'")
+        String(20), default=BotStatus.STOPPED.value, server_default=text("'stopped'")
     )
     last_heartbeat: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime | None]

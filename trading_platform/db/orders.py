@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
+from trading_platform.contract import UNRESOLVED_ORDER_STATUSES
 from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import exact_money, utcnow
@@ -68,9 +69,6 @@ def bot_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
             )
         )
 
-
-#: order statuses that may still change at the exchange: resolved on a live bot's restart
-UNRESOLVED_ORDER_STATUSES = ("submitting", "open", "unknown")
 
 
 def unresolved_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:

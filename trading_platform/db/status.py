@@ -13,8 +13,14 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from trading_platform.db.engine import session_scope
-from trading_platform.db.models import BOT_STATUSES, BotStatusEvent, TradingBot
+from trading_platform.contract import BotStatus
+from trading_platform.db.models import BotStatusEvent, TradingBot
 from trading_platform.db.types import to_decimal, utcnow
+
+#: a transition into these from elsewhere is a start: ``started_at`` is set
+_ACTIVE = (BotStatus.STARTING, BotStatus.RUNNING)
+#: a transition into these is an end: ``stopped_at`` is set
+_ENDED = (BotStatus.STOPPED, BotStatus.ERROR, BotStatus.COMPLETED)
 
 
 def update_bot_status(
@@ -35,7 +41,7 @@ def update_bot_status(
     ``stopped``); returns whether it happened.  ``error`` sets ``last_error`` and bumps
     ``error_count``; ``reset_errors`` clears both after a good start.
     """
-    if to_status not in BOT_STATUSES:
+    if to_status not in set(BotStatus):
         raise ValueError(f"unknown status {to_status!r}")
     now = utcnow()
     with session_scope(engine) as session:
@@ -63,10 +69,10 @@ def update_bot_status(
         if only_from is not None and from_status not in set(only_from):
             return False
         values: dict[str, Any] = {"status": to_status}
-        if to_status in ("starting", "running") and from_status not in ("starting", "running"):
+        if to_status in _ACTIVE and from_status not in _ACTIVE:
             values["started_at"] = now
             values["stopped_at"] = None
-        if to_status in ("stopped", "error", "completed"):
+        if to_status in _ENDED:
             values["stopped_at"] = now
         if error is not None:
             values["last_error"] = error

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trading_platform.config import BotConfig, BotConfigError
+from trading_platform.config import BotConfig
 from trading_platform.db.bots import BotRow
+from trading_platform.errors import ConfigError
 
 ACTIVE_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
@@ -120,7 +121,7 @@ EndedRunLookup = Callable[[int], str | None]
 
 def reconcile(
     bots: Sequence[BotRow],
-    validated: dict[int, tuple[str, BotConfig | BotConfigError]],
+    validated: dict[int, tuple[str, BotConfig | ConfigError]],
     active_runs: Sequence[ActiveRun],
     memory: dict[int, BotMemory],
     *,
@@ -150,7 +151,7 @@ def reconcile(
         plan.memory[bot.id] = state
         runs = runs_by_bot.get(bot.id, [])
 
-        if isinstance(result, BotConfigError):
+        if isinstance(result, ConfigError):
             _handle_invalid(bot, result, runs, state, plan)
         elif not bot.enabled:
             _handle_disabled(bot, runs, plan)
@@ -177,7 +178,7 @@ def _new_config(state: BotMemory, desired_hash: str, bot: BotRow, plan: Plan) ->
 
 
 def _handle_invalid(
-    bot: BotRow, error: BotConfigError, runs: list[ActiveRun], state: BotMemory, plan: Plan
+    bot: BotRow, error: ConfigError, runs: list[ActiveRun], state: BotMemory, plan: Plan
 ) -> None:
     plan.count("invalid")
     for run in runs:

@@ -24,12 +24,12 @@ from dagster import (
 
 from trading_platform.config import (
     BotConfig,
-    BotConfigError,
     config_hash,
     validate_bot_config,
 )
 from trading_platform.db.bots import BotRow, get_bots
 from trading_platform.db.status import update_bot_status
+from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration.jobs import FATAL_TAG, bot_run
 from trading_platform.orchestration.reconcile import (
@@ -53,13 +53,13 @@ NOTIFICATIONS = {
 
 # Validation results by (registry, desired hash): unchanged bots are not re-validated every
 # tick. A cache, not state: losing it costs time, never correctness.
-_validation_cache: dict[tuple[int, str], BotConfig | BotConfigError] = {}
+_validation_cache: dict[tuple[int, str], BotConfig | ConfigError] = {}
 _VALIDATION_CACHE_LIMIT = 100_000
 
 
 def validate_row(
     row: BotRow, registry: StrategyRegistry
-) -> tuple[str, BotConfig | BotConfigError]:
+) -> tuple[str, BotConfig | ConfigError]:
     desired_hash = config_hash(row.desired())
     key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
     cached = _validation_cache.get(key)
@@ -78,7 +78,7 @@ def validate_row(
                 user_id=row.user_id,
                 desired_hash=desired_hash,
             )
-        except BotConfigError as exc:
+        except ConfigError as exc:
             cached = exc
         if len(_validation_cache) >= _VALIDATION_CACHE_LIMIT:
             _validation_cache.clear()

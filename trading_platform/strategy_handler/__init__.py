@@ -2,7 +2,6 @@
 
 from trading_platform.strategy_handler.base import PlatformStrategy, StrategyParams
 from trading_platform.strategy_handler.custom import CustomStrategy
-from trading_platform.strategy_handler.errors import StrategyConfigError
 from trading_platform.strategy_handler.logic import LOGIC_BLOCKS, LogicBlock
 from trading_platform.strategy_handler.registry import (
     DiscoveryReport,
@@ -22,7 +21,6 @@ __all__ = [
     "LogicBlock",
     "ParamInfo",
     "PlatformStrategy",
-    "StrategyConfigError",
     "StrategyInfo",
     "StrategyParams",
     "StrategyRegistry",

@@ -24,9 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticUndefined
 
+from trading_platform.errors import ConfigError, from_validation_error
 from trading_platform.strategy_handler.base import PlatformStrategy
 from trading_platform.strategy_handler.custom import CustomStrategy
-from trading_platform.strategy_handler.errors import StrategyConfigError, from_validation_error
 
 PLUGIN_PACKAGE = "trading_platform_plugins"
 
@@ -101,7 +101,7 @@ class StrategyRegistry:
         try:
             return self._strategies[name]
         except KeyError:
-            raise StrategyConfigError("strategy", self._unknown(name)) from None
+            raise ConfigError("strategy", self._unknown(name)) from None
 
     def names(self) -> list[str]:
         return sorted(self._strategies)
@@ -137,20 +137,20 @@ class StrategyRegistry:
         if params is None:
             params = {}
         if not isinstance(params, dict):
-            raise StrategyConfigError("params", f"expected an object, found {params!r}")
+            raise ConfigError("params", f"expected an object, found {params!r}")
         cls = self._strategies.get(name)
         if cls is None:
             if "entry_logic" in params or "exit_logic" in params:
                 cls = CustomStrategy
             else:
-                raise StrategyConfigError("strategy", self._unknown(name))
+                raise ConfigError("strategy", self._unknown(name))
         try:
             model = cls.Params.model_validate(params)
             cls.check_params(model)
         except ValidationError as exc:
-            raise from_validation_error(exc, "params") from None
+            raise from_validation_error(exc, "params", unknown="unknown parameter") from None
         except ValueError as exc:
-            raise StrategyConfigError("params", str(exc)) from None
+            raise ConfigError("params", str(exc)) from None
         return ValidatedStrategy(cls.name, cls, model.model_dump(mode="json"))
 
     def discover(self, paths: Iterable[Path]) -> DiscoveryReport:
