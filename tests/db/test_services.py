@@ -62,9 +62,7 @@ def test_set_bot_writes_only_desired_columns(db_engine) -> None:
 def test_update_status_writes_an_audit_row(db_engine) -> None:
     bot_id = _bot(db_engine)
     assert update_bot_status(db_engine, bot_id, "starting", "launched", run_id="r1")
-    assert update_bot_status(
-        db_engine, bot_id, "error", "crash", error="boom", run_id="r1"
-    )
+    assert update_bot_status(db_engine, bot_id, "error", "crash", error="boom", run_id="r1")
     row = get_bot(db_engine, bot_id)
     assert row.status == "error" and row.last_error == "boom" and row.error_count == 1
     assert update_bot_status(db_engine, bot_id, "running", "ok", reset_errors=True)

@@ -91,9 +91,7 @@ def test_disable_or_delete_stops_the_run(platform: Platform, how: str) -> None:
     platform.wait_for(lambda: not platform.active_runs(bot_id), 60, "no active run")
     assert platform.instance().get_run_by_id(run.run_id).status.value == "CANCELED"
     events = platform.wait_for(
-        lambda: (
-            (e := status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e
-        ),
+        lambda: (e := status_events(platform.engine, bot_id))[-1].to_status == "stopped" and e,
         30,
         "stopped recorded in the audit trail",
     )

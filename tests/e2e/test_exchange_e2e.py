@@ -221,9 +221,7 @@ def test_paper_bot_stopped_and_started_continues_with_position_and_cash(
     platform: Platform, emulator: Emulator, owner: int
 ) -> None:
     bot_id = _bot(platform, owner, "e2e-paper-ccxt", mode="paper", params={"hold": 100_000})
-    platform.wait_for(
-        lambda: bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy"
-    )
+    platform.wait_for(lambda: bot_trades(platform.engine, bot_id), START_TIMEOUT, "paper buy")
     _stop(platform, bot_id)
     saved = get_position(platform.engine, bot_id, "BTC/USDT")
     assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
@@ -263,8 +261,7 @@ def test_exchange_unreachable_for_a_while(
     try:
         platform.wait_for(
             lambda: any(
-                "data feed unhealthy" in e.reason
-                for e in status_events(platform.engine, bot_id)
+                "data feed unhealthy" in e.reason for e in status_events(platform.engine, bot_id)
             ),
             60,
             "the outage noticed",
@@ -273,8 +270,7 @@ def test_exchange_unreachable_for_a_while(
         emulator.reachable = True
     platform.wait_for(
         lambda: any(
-            "data feed recovered" in e.reason
-            for e in status_events(platform.engine, bot_id)
+            "data feed recovered" in e.reason for e in status_events(platform.engine, bot_id)
         ),
         60,
         "the feed recovered",

@@ -57,9 +57,7 @@ def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
     assert not thread.is_alive()
     row = get_bot(db_engine, config.bot_id)
     assert row.status == "stopped"
-    events = [
-        (e.from_status, e.to_status) for e in status_events(db_engine, config.bot_id)
-    ]
+    events = [(e.from_status, e.to_status) for e in status_events(db_engine, config.bot_id)]
     assert events == [("stopped", "starting"), ("starting", "running"), ("running", "stopped")]
     trades = bot_trades(db_engine, config.bot_id)
     assert trades[0].side == "buy" and trades[0].entry_logic == "sma_cross_up"

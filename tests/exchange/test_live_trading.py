@@ -133,9 +133,7 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     first = Running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(
-            lambda: (
-                [o.status for o in bot_orders(db_engine, config.bot_id)] == ["unknown"]
-            ),
+            lambda: [o.status for o in bot_orders(db_engine, config.bot_id)] == ["unknown"],
             30,
             "the order left unknown",
         )
@@ -146,9 +144,7 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     assert emulator.order_posts == 1
     second = Running(config, registry, db_engine, incarnation=2)
     try:
-        wait_for(
-            lambda: get_bot(db_engine, config.bot_id).status == "running", 30, "restart"
-        )
+        wait_for(lambda: get_bot(db_engine, config.bot_id).status == "running", 30, "restart")
     finally:
         second.stop()
     assert emulator.order_posts == 1, "a second order was sent for the same signal"

@@ -35,9 +35,7 @@ def test_trade_messages_read_as_specified() -> None:
 
 @pytest.fixture
 def bot_with_owner(db_engine):
-    user_id = ensure_user(
-        db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242"
-    )
+    user_id = ensure_user(db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242")
     return add_bot(db_engine, "n", user_id=user_id)
 
 

@@ -28,7 +28,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from trading_platform.contract import BotStatus
 from trading_platform.db.types import Money, UtcDateTime, utcnow
 
-
 #: The columns a user writes. A change to any of them is a config change (hot reload).
 DESIRED_COLUMNS = ("enabled", "strategy", "mode", "exchange", "symbol", "timeframe", "config")
 

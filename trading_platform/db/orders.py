@@ -70,7 +70,6 @@ def bot_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
         )
 
 
-
 def unresolved_orders(engine: Engine, bot_id: int) -> list[TradingOrder]:
     with session_scope(engine) as session:
         return list(

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from trading_platform.db.engine import session_scope
 from trading_platform.contract import BotStatus
+from trading_platform.db.engine import session_scope
 from trading_platform.db.models import BotStatusEvent, TradingBot
 from trading_platform.db.types import to_decimal, utcnow
 

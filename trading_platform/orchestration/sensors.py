@@ -57,9 +57,7 @@ _validation_cache: dict[tuple[int, str], BotConfig | ConfigError] = {}
 _VALIDATION_CACHE_LIMIT = 100_000
 
 
-def validate_row(
-    row: BotRow, registry: StrategyRegistry
-) -> tuple[str, BotConfig | ConfigError]:
+def validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfig | ConfigError]:
     desired_hash = config_hash(row.desired())
     key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
     cached = _validation_cache.get(key)
