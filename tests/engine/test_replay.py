@@ -6,7 +6,8 @@ import time
 import backtrader as bt
 
 from trading_platform.engine.paper import PaperBroker
-from trading_platform.feeds.replay import LOAD_WAIT_SECONDS, QueueFeed, ReplayMarket, replay_feed
+from trading_platform.feeds.queue_feed import LOAD_WAIT_SECONDS, QueueFeed
+from trading_platform.feeds.replay import ReplayMarket, replay_feed
 
 
 def test_market_is_a_function_of_time_and_wraps_without_a_jump() -> None:
@@ -68,7 +69,7 @@ def test_history_first_then_live_bars_and_orders_only_when_live() -> None:
 def test_orders_on_stale_catch_up_bars_are_refused() -> None:
     import datetime as dt
 
-    from trading_platform.feeds.replay import Bar
+    from trading_platform.feeds.bars import Bar
 
     start = dt.datetime(2026, 1, 1)
     feed = QueueFeed()

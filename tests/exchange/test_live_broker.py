@@ -20,10 +20,12 @@ from trading_platform.db.bots import add_bot
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.trades import bot_trades
 from trading_platform.exchanges.broker import LiveBroker
+from trading_platform.exchanges.recovery import recover
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
 from trading_platform.exchanges.ledger import OrderLedger
-from trading_platform.feeds.replay import Bar, QueueFeed
+from trading_platform.feeds.bars import Bar
+from trading_platform.feeds.queue_feed import QueueFeed
 
 KEY, SECRET = "broker-key", "broker-secret"
 
@@ -67,7 +69,7 @@ def _run(emulator, db_engine, steps):
     bot_id = add_bot(db_engine, name="broker", enabled=False)
     broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-")
     feed = broker.p.feed
-    broker.recover(Decimal(0), None)
+    recover(broker, Decimal(0), None)
     seen: list = []
     cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
     cerebro.setbroker(broker)
@@ -222,7 +224,7 @@ def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
         emulator, db_engine, bot_id, "run-new", "tp-9-2-", open_orders_on_restart=policy
     )
     feed = broker.p.feed
-    corrections = broker.recover(Decimal(0), None)
+    corrections = recover(broker, Decimal(0), None)
     (at_exchange,) = emulator.accounts[KEY].orders.values()
     (row,) = bot_orders(db_engine, bot_id)
     if policy == "cancel":

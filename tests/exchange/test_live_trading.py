@@ -29,7 +29,8 @@ from trading_platform.db.positions import get_position
 from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
-from trading_platform.engine.runner import BotRunner, FatalBotError
+from trading_platform.engine.errors import FatalBotError
+from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import load_registry
 
 PLUGINS = Path(__file__).parents[1] / "e2e" / "plugins"
@@ -230,7 +231,7 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
 def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
     emulator, registry, db_engine, monkeypatch
 ) -> None:
-    from trading_platform.exchanges import venue as exchange_session
+    from trading_platform.exchanges import venue as exchange_venue
 
     config = _config(db_engine, registry)
     runner = BotRunner(config, registry, db_engine, run_id="run-x", incarnation=1)
@@ -240,8 +241,9 @@ def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
 
         raise ccxt.ExchangeError(f"binance GET /api/v3/account?apiKey={API_KEY}&s={SECRET}")
 
-    monkeypatch.setattr(exchange_session, "_trade", leaky)
-    with pytest.raises(exchange_session.ExchangeFailure) as failure:
+    # the reconciliation at start fails with an error whose text quotes the keys
+    monkeypatch.setattr(exchange_venue, "recover", leaky)
+    with pytest.raises(exchange_venue.ExchangeFailure) as failure:
         runner.run()
     assert API_KEY not in str(failure.value) and SECRET not in str(failure.value)
     assert "<EMU>" in str(failure.value)

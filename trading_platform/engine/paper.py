@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import backtrader as bt
+from sqlalchemy import Engine
+
+from trading_platform.db.positions import get_position
 
 
 class PaperBroker(bt.brokers.BackBroker):
@@ -38,3 +41,15 @@ class RestoreState(bt.Analyzer):
             broker.set_cash(self.p.cash)
         if self.p.size:
             broker.positions[self.strategy.data] = bt.Position(size=self.p.size, price=self.p.price)
+
+
+def restore_paper_state(cerebro: bt.Cerebro, database: Engine, bot_id: int, symbol: str) -> None:
+    """A paper bot continues with the cash and position its last run saved."""
+    saved = get_position(database, bot_id, symbol)
+    if saved is not None:
+        cerebro.addanalyzer(
+            RestoreState,
+            cash=float(saved.cash) if saved.cash is not None else None,
+            size=float(saved.size),
+            price=float(saved.avg_price or 0),
+        )

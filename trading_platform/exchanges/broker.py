@@ -14,11 +14,10 @@ The rules that keep money safe, in the order they apply:
    pending) and every bar asks again; one that never arrived is rejected to the strategy,
    which decides afresh on a fresh price.
 3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.
-4. On start (:mod:`~trading_platform.exchanges.recovery`) the exchange is the truth: orders
-   left unresolved by the previous incarnation are looked up, their fills recorded once, and
-   the open ones cancelled (or adopted, by config); cash and position come from the balance,
-   and any difference from the database is returned so the runner can log, audit and
-   notify it.
+4. On start (:mod:`~trading_platform.exchanges.recovery`, which drives this broker through
+   its public methods) the exchange is the truth: orders left unresolved by the previous
+   incarnation are looked up, their fills recorded once, and the open ones cancelled (or
+   adopted, by config); cash and position come from the balance.
 
 A live bot owns the base-currency balance of its account: use one (sub-)account per bot.
 Fees paid in the base currency (Binance's buys) shrink the position, as they do on the
@@ -39,14 +38,15 @@ from typing import Any
 
 import backtrader as bt
 
+from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
+from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
-from trading_platform.exchanges.ledger import ExchangeFill, OrderLedger
+from trading_platform.exchanges.ledger import ExchangeFill, OrderLedger, sale_pnl
 
 log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 4
 RETRY_START_SECONDS = 0.5
-FINAL_STATUSES = ("closed", "canceled", "rejected", "expired")
 #: an order not found this long after it was sent can no longer arrive: the exchange refuses
 #: a signed request older than its receive window (Binance's ``recvWindow``, 10 s, which
 #: ``make_client`` sets), so only then may "not found" mean "never sent"
@@ -71,6 +71,21 @@ class TrackedOrder:
     filled: Decimal = Decimal(0)
     fill_ids: set[str] = field(default_factory=set)
     logic: str | None = None
+
+    @classmethod
+    def from_row(cls, row: TradingOrder, exchange_order_id: str) -> TrackedOrder:
+        """An order a previous incarnation wrote ahead, found at the exchange."""
+        return cls(
+            client_order_id=row.client_order_id,
+            side=row.side,
+            order_type=row.type,
+            amount=row.amount,
+            price=row.price,
+            order=None,
+            created_ms=int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+            exchange_order_id=exchange_order_id,
+            logic=row.logic,
+        )
 
 
 def age_ms(created_ms: int) -> int:
@@ -211,7 +226,7 @@ class LiveBroker(bt.BrokerBase):
             return self._refuse(order, "the feed is still replaying history")
         if order.exectype not in (None, bt.Order.Market, bt.Order.Limit, bt.Order.Close):
             return self._refuse(order, "only market and limit orders are supported live")
-        side = "buy" if order.isbuy() else "sell"
+        side = Side.BUY if order.isbuy() else Side.SELL
         limit = order.exectype == bt.Order.Limit
         amount = Decimal(self.client.amount_to_precision(self.symbol, abs(order.created.size)))
         if amount <= 0:
@@ -225,13 +240,13 @@ class LiveBroker(bt.BrokerBase):
         client_order_id = f"{self.id_prefix}{self.sequence}"
         logic = order.info.get("logic") if order.info else None
         tracked = TrackedOrder(
-            client_order_id,
-            side,
-            "limit" if limit else "market",
-            amount,
-            price,
-            order,
-            int(time.time() * 1000),
+            client_order_id=client_order_id,
+            side=side,
+            order_type="limit" if limit else "market",
+            amount=amount,
+            price=price,
+            order=order,
+            created_ms=int(time.time() * 1000),
             logic=str(logic) if logic is not None else None,
         )
         self.ledger.write_ahead(
@@ -247,12 +262,12 @@ class LiveBroker(bt.BrokerBase):
         try:
             answer = self._send(tracked)
         except OrderNotSent as exc:
-            self.ledger.update(client_order_id, None, "rejected")
+            self.ledger.update(client_order_id, None, OrderStatus.REJECTED)
             log.warning("order %s refused by the exchange: %s", client_order_id, exc)
             return self._reject(order)
         self.tracked[client_order_id] = tracked
         if answer is None:
-            self.ledger.update(client_order_id, None, "unknown")
+            self.ledger.update(client_order_id, None, OrderStatus.UNKNOWN)
             return order
         self._accept(tracked, answer)
         return order
@@ -333,7 +348,7 @@ class LiveBroker(bt.BrokerBase):
             if found is None and age_ms(tracked.created_ms) < ARRIVAL_WINDOW_MS:
                 return  # it may still arrive: ask again next bar
             if found is None:
-                self.ledger.update(tracked.client_order_id, None, "rejected")
+                self.ledger.update(tracked.client_order_id, None, OrderStatus.REJECTED)
                 del self.tracked[tracked.client_order_id]
                 if tracked.order is not None:
                     self._reject(tracked.order)
@@ -355,19 +370,19 @@ class LiveBroker(bt.BrokerBase):
         self, tracked: TrackedOrder, answer: dict[str, Any], fills: list[ExchangeFill]
     ) -> None:
         self._apply_new(tracked, fills)
-        status = answer.get("status") or "open"
+        status = answer.get("status") or OrderStatus.OPEN
         filled = to_decimal(answer.get("filled")) or Decimal(0)
-        if status == "closed" and tracked.filled < filled:
+        if status == OrderStatus.CLOSED and tracked.filled < filled:
             # the answer carried no fills (some exchanges): fetch them
             self._apply_new(tracked, self.fills_of(tracked))
         self.ledger.update(tracked.client_order_id, answer, status)
         order = tracked.order
-        if status in FINAL_STATUSES:
+        if status in FINAL_ORDER_STATUSES:
             del self.tracked[tracked.client_order_id]
             if order is not None:
-                if status == "closed":
+                if status == OrderStatus.CLOSED:
                     order.completed()
-                elif status == "canceled":
+                elif status == OrderStatus.CANCELED:
                     order.cancel()
                 else:
                     order.reject(self)
@@ -385,7 +400,7 @@ class LiveBroker(bt.BrokerBase):
         """One fill into the position, the cash, the ledger (once) and the strategy's order."""
         tracked.fill_ids.add(fill.fill_id)
         tracked.filled += fill.amount
-        buying = tracked.side == "buy"
+        buying = tracked.side == Side.BUY
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
         fee_in_quote = self.fee_in_quote(fill)
         data = self.p.feed
@@ -393,11 +408,7 @@ class LiveBroker(bt.BrokerBase):
         entry_price = position.price
         net = (fill.amount - fee_in_base) if buying else -fill.amount
         psize, pprice, opened, closed = position.update(float(net), float(fill.price))
-        pnl = (
-            None
-            if buying or not entry_price
-            else (fill.amount * (fill.price - to_decimal(entry_price))).quantize(Decimal("1e-12"))
-        )
+        pnl = None if buying or not entry_price else sale_pnl(fill, to_decimal(entry_price))
         notional = fill.amount * fill.price
         cash = (
             Decimal(str(self.cash))
@@ -452,11 +463,34 @@ class LiveBroker(bt.BrokerBase):
             return fill.fee * fill.price
         return Decimal(0)
 
-    def recover(self, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
-        """See :func:`~trading_platform.exchanges.recovery.recover`."""
-        from trading_platform.exchanges.recovery import recover
+    # -- what recovery after a restart does through this broker ----------------------------------
+    def follow(self, tracked: TrackedOrder) -> None:
+        """Follow an order of a previous incarnation until it ends (``adopt`` on restart)."""
+        self.tracked[tracked.client_order_id] = tracked
 
-        return recover(self, saved_size, saved_price)
+    def cancel_at_exchange(self, exchange_order_id: str) -> tuple[dict[str, Any], str]:
+        """Cancel an open order; if it is gone meanwhile, what became of it."""
+        import ccxt
+
+        try:
+            return self.client.cancel_order(exchange_order_id, self.symbol), OrderStatus.CANCELED
+        except ccxt.OrderNotFound:
+            found = self.client.fetch_order(exchange_order_id, self.symbol)
+            return found, found.get("status") or OrderStatus.CLOSED
+
+    def base_balance(self) -> Decimal:
+        """The account's base-currency balance (the position); refreshes cash too."""
+        balance = self.refresh_balance()
+        return to_decimal(balance.get(self.base, {}).get("total") or 0) or Decimal(0)
+
+    def last_price(self) -> Decimal | None:
+        return to_decimal(self.client.fetch_ticker(self.symbol).get("last"))
+
+    def set_position(self, size: Decimal, price: Decimal | None) -> None:
+        """The position the strategy sees before its first bar."""
+        self.positions[self.p.feed] = bt.Position(
+            size=float(size), price=float(price or 0) if size > 0 else 0.0
+        )
 
     def wait(self, seconds: float) -> bool:
         """Sleep unless the broker is stopped; True if it was."""

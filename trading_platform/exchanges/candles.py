@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from trading_platform.feeds.replay import Bar, QueueFeed
+from trading_platform.feeds.bars import Bar
+from trading_platform.feeds.queue_feed import QueueFeed
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 
+from trading_platform.contract import OrderStatus
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.orders import (
     count_orders_with_prefix,
@@ -58,6 +59,18 @@ class ExchangeFill:
         )
 
 
+#: the database keeps money to 18 decimal places (NUMERIC(38, 18)); so does a computed P&L
+MONEY_PLACES = Decimal("1e-18")
+_MONEY_CONTEXT = Context(prec=38)
+
+
+def sale_pnl(fill: ExchangeFill, entry_price: Decimal) -> Decimal:
+    """What a sell fill earned over the position's entry price, before fees (fees are
+    recorded per fill and subtracted where P&L is reported)."""
+    earned = fill.amount * (fill.price - entry_price)
+    return earned.quantize(MONEY_PLACES, context=_MONEY_CONTEXT)
+
+
 class OrderLedger:
     """``trading_orders`` and ``trading_trades`` of one live bot run."""
 
@@ -92,7 +105,7 @@ class OrderLedger:
             type=order_type,
             amount=amount,
             price=price,
-            status="submitting",
+            status=OrderStatus.SUBMITTING,
             logic=logic,
         )
 
@@ -130,7 +143,7 @@ class OrderLedger:
                 side=side,
                 type="market",
                 amount=fill.amount,
-                status="open",
+                status=OrderStatus.OPEN,
             )
             self._row_ids[client_order_id] = row_id
         return record_trade(

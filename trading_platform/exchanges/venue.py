@@ -1,31 +1,34 @@
-"""A paper or live bot on a real exchange through ccxt: the exchange-facing half of a run.
+"""A paper or live bot on a real exchange through ccxt: the exchange as a venue.
 
 Two ccxt clients, so the feed's thread and Cerebro's thread never share one: a public one for
 candles and a private one (with the credential set's keys) for orders.  A missing or
-rejected key is a :class:`FatalBotError` that names the credential set, never a key; it ends
-the run once, and the orchestrator does not retry it (no storm of rejected requests).
-Network trouble at start is retried with backoff, like the feed's.
+rejected key is a :class:`~trading_platform.engine.errors.FatalBotError` that names the
+credential set, never a key; it ends the run once, and the orchestrator does not retry it
+(no storm of rejected requests).  Network trouble while connecting is retried with backoff,
+like the feed's.  Any other exchange error that ends the run is re-raised with every secret
+of the credential set scrubbed from its text (it reaches the database and logs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
+import backtrader as bt
+
+from trading_platform.config import BotConfig
+from trading_platform.contract import ErrorKind, Mode
 from trading_platform.db.positions import get_position
-from trading_platform.engine.builder import build_cerebro
-from trading_platform.engine.paper import PaperBroker
-from trading_platform.engine.runner import (
-    DatabaseSink,
-    FatalBotError,
-    RunOutcome,
-    order_id_prefix,
-)
+from trading_platform.engine.errors import FatalBotError
+from trading_platform.engine.order_ids import order_id_prefix
+from trading_platform.engine.paper import PaperBroker, restore_paper_state
+from trading_platform.engine.venue import RunServices
 from trading_platform.exchanges.broker import LiveBroker
-from trading_platform.exchanges.candles import ccxt_feed
+from trading_platform.exchanges.candles import CandlePoller, ccxt_feed
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import (
     Credentials,
@@ -34,10 +37,9 @@ from trading_platform.exchanges.credentials import (
     scrub,
 )
 from trading_platform.exchanges.ledger import OrderLedger
-from trading_platform.notifications import messages, outbox
-
-if TYPE_CHECKING:
-    from trading_platform.engine.runner import BotRunner
+from trading_platform.exchanges.recovery import recover
+from trading_platform.feeds.queue_feed import QueueFeed
+from trading_platform.notifications import messages
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,12 @@ START_ATTEMPTS = 6
 START_BACKOFF_SECONDS = 1.0
 
 
-def _with_retries(call: Callable[[], T], what: str, stop: threading.Event) -> T:
+class ExchangeFailure(RuntimeError):
+    """An exchange error that ended a run, its text free of secrets."""
+
+
+def with_retries(call: Callable[[], T], what: str, stop: threading.Event) -> T:
+    """``call()``, retried on network errors with backoff (1 s doubling, 6 attempts)."""
     import ccxt
 
     for attempt in range(START_ATTEMPTS):
@@ -62,147 +69,135 @@ def _with_retries(call: Callable[[], T], what: str, stop: threading.Event) -> T:
     raise AssertionError("unreachable")
 
 
-def _credentials(runner: BotRunner) -> Credentials | None:
-    config = runner.config
-    if config.mode != "live":
-        return None
-    assert config.credentials is not None  # validation requires a set for live bots
-    try:
-        return load_credentials(config.credentials)
-    except CredentialsError as exc:
-        raise FatalBotError(str(exc)) from None
-
-
-def _rejected(runner: BotRunner, exc: Exception) -> FatalBotError:
-    return FatalBotError(
-        f"credential set {runner.config.credentials!r} was rejected by "
-        f"{runner.config.exchange} ({type(exc).__name__}); check its keys and permissions"
-    )
-
-
 class FeedHealth:
     """Turns the feed's unhealthy/recovered callbacks into audit rows and one notification
     per outage."""
 
-    def __init__(self, runner: BotRunner) -> None:
-        self.runner = runner
+    def __init__(self, run: RunServices) -> None:
+        self.run = run
         self.outages = 0
 
     def unhealthy(self, why: str) -> None:
         self.outages += 1
-        runner = self.runner
-        runner.feed_problem = why
-        runner.note(f"data feed unhealthy: {why}; retrying with backoff")
-        if runner.config.notifications.error_notifications:
-            outbox.enqueue(
-                runner.database,
-                messages.data_feed_failure(
-                    runner.config.name, f"{runner.config.exchange} {runner.config.symbol}: {why}"
-                ),
-                bot_id=runner.bot_id,
-                dedupe_key=f"feed-down:{runner.run_id}:{self.outages}",
-            )
-
-    def recovered(self) -> None:
-        self.runner.feed_problem = None
-        self.runner.note("data feed recovered; missed candles backfilled")
-
-
-def _reconcile_live(runner: BotRunner, broker: LiveBroker) -> None:
-    saved = get_position(runner.database, runner.bot_id, runner.config.symbol)
-    saved_size = (
-        Decimal(saved.size) if saved is not None and saved.closed_at is None else Decimal(0)
-    )
-    saved_price = Decimal(saved.avg_price) if saved is not None and saved.avg_price else None
-    corrections = broker.recover(saved_size, saved_price)
-    for correction in corrections:
-        log.warning("bot %s reconciled with the exchange: %s", runner.bot_id, correction)
-        runner.note(f"reconciled with the exchange: {correction}")
-    if corrections and runner.config.notifications.error_notifications:
-        outbox.enqueue(
-            runner.database,
-            messages.bot_error(runner.config.name, "RECONCILED", "; ".join(corrections)),
-            bot_id=runner.bot_id,
-            dedupe_key=f"reconcile:{runner.run_id}",
+        run, config = self.run, self.run.config
+        run.report_feed_problem(why)
+        run.note(f"data feed unhealthy: {why}; retrying with backoff")
+        run.notify_error(
+            messages.data_feed_failure(config.name, f"{config.exchange} {config.symbol}: {why}"),
+            f"feed-down:{run.run_id}:{self.outages}",
         )
 
-
-def run_on_exchange(runner: BotRunner) -> RunOutcome:
-    """Trade until stopped; an exchange error that ends the run is re-raised with every
-    secret of the credential set scrubbed from its text (it reaches the database and logs)."""
-    import ccxt
-
-    credentials = _credentials(runner)
-    try:
-        return _trade(runner, credentials)
-    except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-        raise _rejected(runner, exc) from None
-    except ccxt.BaseError as exc:
-        raise ExchangeFailure(scrub(f"{type(exc).__name__}: {exc}", credentials)) from None
+    def recovered(self) -> None:
+        self.run.report_feed_problem(None)
+        self.run.note("data feed recovered; missed candles backfilled")
 
 
-class ExchangeFailure(RuntimeError):
-    """An exchange error that ended a run, its text free of secrets."""
+class ExchangeVenue:
+    """A :class:`~trading_platform.engine.venue.Venue` for any ccxt exchange: live candles,
+    and a simulated broker (``paper``) or real orders (``live``)."""
 
+    def __init__(self, run: RunServices) -> None:
+        self.run = run
+        config: BotConfig = run.config
+        self.live = config.mode == Mode.LIVE
+        self.records_fills = not self.live
+        where = f"{config.exchange} {config.symbol} {config.timeframe}"
+        self.description = (
+            f"live trading: {where}" if self.live else f"paper trading on live data: {where}"
+        )
+        self.credentials: Credentials | None = None
+        self._poller: CandlePoller | None = None
+        self._broker: LiveBroker | None = None
 
-def _trade(runner: BotRunner, credentials: Credentials | None) -> RunOutcome:
+    @contextlib.contextmanager
+    def failures(self) -> Iterator[None]:
+        import ccxt
 
-    config = runner.config
-    stop = runner.stop_requested
-    public = make_client(config.exchange)
-    _with_retries(public.load_markets, f"markets of {config.exchange}", stop)
-    health = FeedHealth(runner)
-    # the backfill retries network errors itself (and reports the feed unhealthy meanwhile)
-    feed, poller = ccxt_feed(
-        public,
-        config.symbol,
-        config.timeframe,
-        config.data.history_bars,
-        on_unhealthy=health.unhealthy,
-        on_recovered=health.recovered,
-    )
-    runner.feed = feed
-    strategy = runner.registry.validate(config.strategy_class, config.params)
-    broker: Any
-    if config.mode == "live":
-        private = make_client(config.exchange, credentials)
-        _with_retries(private.load_markets, f"markets of {config.exchange}", stop)
-        broker = LiveBroker(
-            private,
-            OrderLedger(runner.database, runner.bot_id, runner.run_id, config.symbol),
+        try:
+            yield
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+            config = self.run.config
+            raise FatalBotError(
+                f"credential set {config.credentials!r} was rejected by "
+                f"{config.exchange} ({type(exc).__name__}); check its keys and permissions"
+            ) from None
+        except ccxt.BaseError as exc:
+            text = scrub(f"{type(exc).__name__}: {exc}", self.credentials)
+            raise ExchangeFailure(text) from None
+
+    def connect(self) -> tuple[QueueFeed, bt.BrokerBase]:
+        config, stop = self.run.config, self.run.stop_requested
+        if self.live:
+            self.credentials = self._load_credentials()
+        public = make_client(config.exchange)
+        with_retries(public.load_markets, f"markets of {config.exchange}", stop)
+        health = FeedHealth(self.run)
+        # the backfill retries network errors itself (and reports the feed unhealthy meanwhile)
+        feed, self._poller = ccxt_feed(
+            public,
             config.symbol,
-            order_id_prefix(runner.bot_id, runner.incarnation),
+            config.timeframe,
+            config.data.history_bars,
+            on_unhealthy=health.unhealthy,
+            on_recovered=health.recovered,
+        )
+        if not self.live:
+            return feed, PaperBroker(feed=feed)
+        private = make_client(config.exchange, self.credentials)
+        with_retries(private.load_markets, f"markets of {config.exchange}", stop)
+        self._broker = LiveBroker(
+            private,
+            OrderLedger(self.run.database, self.run.bot_id, self.run.run_id, config.symbol),
+            config.symbol,
+            order_id_prefix(self.run.bot_id, self.run.incarnation),
             feed=feed,
             open_orders_on_restart=config.live.open_orders_on_restart,
         )
-        _with_retries(lambda: _reconcile_live(runner, broker), "reconciliation", stop)
-    else:
-        broker = PaperBroker(feed=feed)
-    runner.sink = DatabaseSink(
-        runner.database,
-        config,
-        runner.run_id,
-        runner.incarnation,
-        records_fills=config.mode != "live",
-    )
-    cerebro = build_cerebro(config, strategy, feed, broker=broker, sink=runner.sink, live=True)
-    if config.mode == "paper":
-        runner.restore_paper_state(cerebro)
-    runner.sink.bind(cerebro.broker, feed)
-    if config.mode == "live":
-        runner.sink.save_position()
-    runner.attach(cerebro)
-    if stop.is_set():  # stopped while backfilling or reconciling: Cerebro never starts
-        return RunOutcome("stopped", "stop requested before trading began")
-    poller.start()
-    where = f"{config.exchange} {config.symbol} {config.timeframe}"
-    runner.status(
-        "running",
-        f"{'live trading' if config.mode == 'live' else 'paper trading on live data'}: {where}",
-        reset_errors=True,
-    )
-    try:
-        cerebro.run()
-    finally:
-        poller.stop()
-    return RunOutcome("stopped", "stop requested; position saved")
+        return feed, self._broker
+
+    def _load_credentials(self) -> Credentials:
+        name = self.run.config.credentials
+        assert name is not None  # validation requires a set for live bots
+        try:
+            return load_credentials(name)
+        except CredentialsError as exc:
+            raise FatalBotError(str(exc)) from None
+
+    def restore(self, cerebro: bt.Cerebro) -> bool:
+        run = self.run
+        if self._broker is None:
+            restore_paper_state(cerebro, run.database, run.bot_id, run.config.symbol)
+            return False
+        with_retries(self._reconcile, "reconciliation", run.stop_requested)
+        return True
+
+    def _reconcile(self) -> None:
+        """The exchange is the truth: every difference from the database is logged, audited
+        and notified."""
+        assert self._broker is not None
+        run = self.run
+        saved = get_position(run.database, run.bot_id, run.config.symbol)
+        saved_size = (
+            Decimal(saved.size) if saved is not None and saved.closed_at is None else Decimal(0)
+        )
+        saved_price = Decimal(saved.avg_price) if saved is not None and saved.avg_price else None
+        corrections = recover(self._broker, saved_size, saved_price)
+        for correction in corrections:
+            log.warning("bot %s reconciled with the exchange: %s", run.bot_id, correction)
+            run.note(f"reconciled with the exchange: {correction}")
+        if corrections:
+            run.notify_error(
+                messages.bot_error(run.config.name, ErrorKind.RECONCILED, "; ".join(corrections)),
+                f"reconcile:{run.run_id}",
+            )
+
+    def start(self) -> None:
+        assert self._poller is not None, "connect first"
+        self._poller.start()
+
+    def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+
+
+

@@ -5,7 +5,8 @@ from typing import Any
 from dagster import Config, OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.config import BotConfig
-from trading_platform.engine.runner import BotRunner, FatalBotError
+from trading_platform.engine.errors import FatalBotError
+from trading_platform.engine.runner import BotRunner
 from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 

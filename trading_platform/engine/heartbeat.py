@@ -1,0 +1,80 @@
+"""The heartbeat thread: proof of life in ``trading_bots.last_heartbeat``.
+
+The sensor relaunches a bot whose heartbeat is older than three intervals while its run
+claims to be alive, and ``bot_health`` counts it unhealthy; so the heartbeat runs on its own
+thread, independent of Cerebro's, and a failing write never stops the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from trading_platform.config import BotConfig
+from trading_platform.contract import Mode
+from trading_platform.db.status import heartbeat
+from trading_platform.db.trades import realized_pnl
+
+log = logging.getLogger(__name__)
+
+#: every how many heartbeats the balance and P&L are written too
+BALANCE_EVERY_HEARTBEATS = 5
+
+
+class Beating(Protocol):
+    """What a heartbeat reports of the bot it belongs to."""
+
+    feed_problem: str | None
+
+    def latest_value(self) -> float | None: ...
+
+    def unrealized_pnl(self) -> float: ...
+
+
+class Heartbeat(threading.Thread):
+    """Writes ``last_heartbeat`` every interval; balance and P&L every fifth beat."""
+
+    def __init__(self, database: Engine, config: BotConfig, bot: Beating) -> None:
+        super().__init__(name=f"heartbeat-{config.bot_id}", daemon=True)
+        assert config.bot_id is not None
+        self.database = database
+        self.config = config
+        self.bot_id = config.bot_id
+        self.bot = bot
+        self._stop_event = threading.Event()
+
+    def beat(self, count: int) -> None:
+        value = self.bot.latest_value()
+        with_balance = count % BALANCE_EVERY_HEARTBEATS == 0 and value is not None
+        heartbeat(
+            self.database,
+            self.bot_id,
+            balance=value if with_balance else None,
+            total_pnl=self.total_pnl(value) if with_balance and value else None,
+            feed_problem=self.bot.feed_problem,
+        )
+
+    def total_pnl(self, value: float) -> float:
+        """Simulated bots: equity minus the configured starting cash (their cash survives
+        restarts).  Live bots start from whatever the account holds, so theirs is realized
+        P&L net of fees from ``trading_trades`` plus the open position's unrealized P&L."""
+        if self.config.mode != Mode.LIVE:
+            return value - self.config.broker.cash
+        return float(realized_pnl(self.database, self.bot_id)) + self.bot.unrealized_pnl()
+
+    def run(self) -> None:
+        count = 0
+        while True:
+            try:
+                self.beat(count)
+            except Exception:  # a database hiccup must not kill the bot
+                log.exception("heartbeat of bot %s failed", self.bot_id)
+            count += 1
+            if self._stop_event.wait(self.config.heartbeat_interval):
+                return
+
+    def stop(self) -> None:
+        self._stop_event.set()
