@@ -90,7 +90,9 @@ class LiveConfig(_Section):
 class BotConfig(BaseModel):
     """A validated bot: everything a run needs, and nothing secret."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # enum fields hold their plain value: the config travels into Dagster run config and
+    # tags, which serialize plain strings only
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     bot_id: int | None = None
     user_id: int | None = None

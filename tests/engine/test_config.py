@@ -87,3 +87,10 @@ def test_hash_changes_with_any_desired_column_and_ignores_key_order() -> None:
     same = {"config": {"y": 2, "x": 1}, "strategy": "a", "enabled": True}
     assert config_hash(desired) == config_hash(same)
     assert config_hash(desired) != config_hash({**desired, "enabled": False})
+
+
+def test_validated_words_are_plain_strings() -> None:
+    """The snapshot's words go into Dagster tags and run config, which serialize plain
+    strings only (an enum member there fails every sensor tick)."""
+    config = _validate()
+    assert type(config.mode) is str and config.mode == "paper"

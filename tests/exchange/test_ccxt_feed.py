@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -45,7 +44,12 @@ def test_backfill_gives_closed_candles_only(client, emulator) -> None:
 
 
 def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) -> None:
-    clock = {"now": emulator.forming.open_time}
+    clock = {"now": emulator.forming.open_time, "reads": 0}
+
+    def exchange_clock() -> float:
+        clock["reads"] += 1  # the poller reads the clock once per turn of its loop
+        return clock["now"] / 1000
+
     monkeypatch.setattr("trading_platform.exchanges.candles.MAX_SLEEP_SECONDS", 0.05)
     feed, poller = ccxt_feed(
         client,
@@ -53,7 +57,7 @@ def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) 
         "1m",
         history_bars=10,
         min_poll_seconds=0.05,
-        clock=lambda: clock["now"] / 1000,
+        clock=exchange_clock,
     )
     poller.start()
     try:
@@ -66,8 +70,8 @@ def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) 
         assert [b.close for b in bars] == [30100.0, 30200.0, 30300.0]
         assert [b.stale for b in bars] == [True, True, False]  # only the newest is tradable
         emulator.move_price("30400")  # the forming candle is never delivered
-        poller_wait = time.monotonic() + 0.5
-        wait_for(lambda: time.monotonic() > poller_wait, 2, "a few polls")
+        turns = clock["reads"]
+        wait_for(lambda: clock["reads"] >= turns + 3, 10, "three more turns of the poller")
         assert _drain(feed) == []
     finally:
         poller.stop()

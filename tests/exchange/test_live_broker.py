@@ -20,10 +20,10 @@ from trading_platform.db.bots import add_bot
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.trades import bot_trades
 from trading_platform.exchanges.broker import LiveBroker
-from trading_platform.exchanges.recovery import recover
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
 from trading_platform.exchanges.ledger import OrderLedger
+from trading_platform.exchanges.recovery import recover
 from trading_platform.feeds.bars import Bar
 from trading_platform.feeds.queue_feed import QueueFeed
 

@@ -43,6 +43,7 @@ def update_bot_status(
     """
     if to_status not in set(BotStatus):
         raise ValueError(f"unknown status {to_status!r}")
+    to_status = BotStatus(to_status).value  # the plain word, whatever the caller passed
     now = utcnow()
     with session_scope(engine) as session:
         # only observed columns are read: a malformed ``config`` written by a SQL client must
