@@ -23,15 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.exchange.emulator import Emulator  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
-from trading_platform.config import validate_bot_config  # noqa: E402
-from trading_platform.db import make_engine  # noqa: E402
+from tests.exchange.emulator import Emulator
+from tests.support.waiting import wait_for
+from trading_platform.config import validate_bot_config
+from trading_platform.db import make_engine
 from trading_platform.db.bots import add_bot
-from trading_platform.db.migrate import upgrade  # noqa: E402
-from trading_platform.engine.runner import BotRunner  # noqa: E402
-from trading_platform.exchanges import candles  # noqa: E402
-from trading_platform.strategy_handler import load_registry  # noqa: E402
+from trading_platform.db.migrate import upgrade
+from trading_platform.engine.runner import BotRunner
+from trading_platform.exchanges import candles
+from trading_platform.strategy_handler import load_registry
 
 PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "e2e" / "plugins"
 

@@ -104,11 +104,11 @@ class BotConfig(BaseModel):
     symbol: str
     timeframe: str
     params: dict[str, Any] = Field(default_factory=dict)
-    data: DataConfig = Field(default_factory=DataConfig)
-    broker: BrokerConfig = Field(default_factory=BrokerConfig)
-    risk: RiskConfig = Field(default_factory=RiskConfig)
-    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
-    live: LiveConfig = Field(default_factory=LiveConfig)
+    data: DataConfig = Field(default_factory=lambda: DataConfig())
+    broker: BrokerConfig = Field(default_factory=lambda: BrokerConfig())
+    risk: RiskConfig = Field(default_factory=lambda: RiskConfig())
+    notifications: NotificationsConfig = Field(default_factory=lambda: NotificationsConfig())
+    live: LiveConfig = Field(default_factory=lambda: LiveConfig())
     credentials: str | None = None
     heartbeat_interval: int = Field(60, ge=1, le=3_600)
     max_restarts: int = Field(5, ge=0, le=1_000)

@@ -10,9 +10,9 @@ can find in the row (``mode``, ``config.broker.cash``, ``config.params.fast``) a
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 
 class ConfigError(ValueError):
@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 _NESTED = re.compile(r"^(params(?:\.\w+)*): (.*)$", re.DOTALL)
 
 
-def _describe(error: dict[str, Any], unknown: str) -> str:
+def _describe(error: ErrorDetails, unknown: str) -> str:
     if error["type"] == "extra_forbidden":
         return unknown
     if error["type"] == "missing":
@@ -54,7 +54,7 @@ def from_validation_error(
         if nested:
             field, problem = f"{field}.{nested[1]}", nested[2]
         problems.append((field, problem))
-    error = ConfigError(*problems[0])
+    config_error = ConfigError(*problems[0])
     if len(problems) > 1:
-        error.args = ("; ".join(f"{field}: {problem}" for field, problem in problems),)
-    return error
+        config_error.args = ("; ".join(f"{field}: {problem}" for field, problem in problems),)
+    return config_error

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, delete, select, update
+from sqlalchemy import CursorResult, Engine, Result, Text, cast, delete, select, update
 
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import DESIRED_COLUMNS, TradingBot
@@ -138,12 +138,18 @@ def set_bot(engine: Engine, bot_id: int, **desired: Any) -> bool:
         result = session.execute(
             update(TradingBot).where(TradingBot.id == bot_id).values(**desired, updated_at=utcnow())
         )
-        return result.rowcount > 0
+        return _rows_changed(result) > 0
 
 
 def delete_bot(engine: Engine, bot_id: int) -> bool:
     with session_scope(engine) as session:
-        return session.execute(delete(TradingBot).where(TradingBot.id == bot_id)).rowcount > 0
+        return _rows_changed(session.execute(delete(TradingBot).where(TradingBot.id == bot_id))) > 0
+
+
+def _rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (its result is a ``CursorResult``)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def _check_desired(values: dict[str, Any]) -> None:

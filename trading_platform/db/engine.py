@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,7 +37,7 @@ def database_url() -> str:
     return f"sqlite:///{home / 'trading.db'}"
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -74,7 +75,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
+def dialect_insert(engine: Engine) -> Any:
     """The ``INSERT`` of ``engine``'s dialect: both have ``ON CONFLICT DO NOTHING``, which
     makes recording an order, a fill or a notification idempotent."""
     return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert

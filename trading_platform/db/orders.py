@@ -33,9 +33,9 @@ def record_order(engine: Engine, **values: Any) -> int:
             .values(**values)
             .on_conflict_do_nothing(index_elements=["client_order_id"])
         )
-        return session.scalar(
+        return session.scalars(
             select(TradingOrder.id).where(TradingOrder.client_order_id == values["client_order_id"])
-        )
+        ).one()
 
 
 def update_order(engine: Engine, client_order_id: str, **values: Any) -> None:

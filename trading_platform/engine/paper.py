@@ -17,7 +17,7 @@ class PaperBroker(bt.brokers.BackBroker):
 
     params = (("feed", None),)
 
-    def submit(self, order: bt.Order, check: bool = True) -> bt.Order:  # type: ignore[override]
+    def submit(self, order: bt.Order, check: bool = True) -> bt.Order:
         feed = self.p.feed
         if feed is not None and not getattr(feed, "live", True):
             order.reject(self)

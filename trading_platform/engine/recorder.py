@@ -15,6 +15,8 @@ from typing import Protocol
 
 import backtrader as bt
 
+from trading_platform.contract import Side
+
 
 @dataclass(frozen=True)
 class Fill:
@@ -172,7 +174,7 @@ class TradeRecorder(bt.Analyzer):
             Fill(
                 sequence=self._fills,
                 order_ref=order.ref,
-                side="sell" if closing else "buy",
+                side=Side.SELL if closing else Side.BUY,
                 amount=abs(executed.size),
                 price=executed.price,
                 fee=executed.comm,

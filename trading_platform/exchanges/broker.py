@@ -408,7 +408,7 @@ class LiveBroker(bt.BrokerBase):
         entry_price = position.price
         net = (fill.amount - fee_in_base) if buying else -fill.amount
         psize, pprice, opened, closed = position.update(float(net), float(fill.price))
-        pnl = None if buying or not entry_price else sale_pnl(fill, to_decimal(entry_price))
+        pnl = None if buying or not entry_price else sale_pnl(fill, Decimal(repr(entry_price)))
         notional = fill.amount * fill.price
         cash = (
             Decimal(str(self.cash))

@@ -113,7 +113,7 @@ class CandlePoller(threading.Thread):
     def run(self) -> None:
         try:
             self._poll_forever()
-        except Exception as exc:  # noqa: BLE001 - not a network error: the bot must fail
+        except Exception as exc:
             log.exception("candles of %s: giving up", self.symbol)
             if self.feed is not None:
                 self.feed.fail(exc)

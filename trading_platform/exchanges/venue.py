@@ -198,6 +198,3 @@ class ExchangeVenue:
     def stop(self) -> None:
         if self._poller is not None:
             self._poller.stop()
-
-
-

@@ -84,11 +84,13 @@ def generate_ohlcv(
 
 def write_demo_csv(path: Path, **kwargs: object) -> Path:
     """The generated series as ``timestamp,open,high,low,close,volume`` (ISO timestamps)."""
+    import pandas as pd
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = generate_ohlcv(**kwargs)  # type: ignore[arg-type]
     out = frame[["open", "high", "low", "close", "volume"]].copy()
-    out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S")
+    out.index = pd.DatetimeIndex(out.index).strftime("%Y-%m-%dT%H:%M:%S")
     out.index.name = "timestamp"
     out.to_csv(path)
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def _where(path: Path, position: int) -> str:
 def _parse_times(raw: pd.Series, path: Path) -> pd.DatetimeIndex:
     if pd.api.types.is_numeric_dtype(raw):
         numbers = raw.astype("float64")
-        unit = "ms" if numbers.abs().max() > 1e11 else "s"
+        unit: Literal["ms", "s"] = "ms" if numbers.abs().max() > 1e11 else "s"
         parsed = pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
     elif pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw, utc=True)
@@ -99,7 +100,7 @@ def _read(path: Path) -> pd.DataFrame:
         raise DataError(f"data file {path}: cannot be read: {exc}") from None
 
 
-def _as_timestamp(value: object, end: bool) -> pd.Timestamp:
+def _as_timestamp(value: str | dt.date, end: bool) -> pd.Timestamp:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         stamp = pd.Timestamp(value)
         return stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end else stamp
@@ -148,8 +149,8 @@ def load_ohlcv(
         frame[column] = values
     for column in ("volume", "openinterest"):
         if column in names:
-            values = pd.to_numeric(raw[names[column]], errors="coerce").fillna(0.0)
-            frame[column] = values.to_numpy(dtype="float64")
+            numbers = pd.to_numeric(raw[names[column]], errors="coerce").fillna(0.0)
+            frame[column] = numbers.to_numpy(dtype="float64")
         else:
             frame[column] = 0.0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from typing import Any
 
 import backtrader as bt
 
@@ -32,7 +33,9 @@ class QueueFeed(bt.feed.DataBase):
 
     params = (("history", None),)
 
-    def __init__(self) -> None:
+    def __init__(self, **_params: Any) -> None:
+        """``history`` (a list of bars delivered first) is a backtrader param: the metaclass
+        takes it out of the keywords before ``__init__`` runs."""
         super().__init__()
         self.bars: queue.Queue[Bar | BaseException | None] = queue.Queue()
         self._stopped = threading.Event()

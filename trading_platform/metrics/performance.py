@@ -47,7 +47,7 @@ class Drawdown:
     trough: Any = None
 
 
-def max_drawdown(equity: Sequence[Number] | pd.Series) -> Drawdown:
+def max_drawdown(equity: Sequence[Number] | pd.Series | np.ndarray) -> Drawdown:
     """Maximum drawdown of an equity curve; the relative figure is taken at the deepest
     relative fall (which can differ from the deepest absolute one)."""
     values = _floats(equity)
@@ -61,7 +61,8 @@ def max_drawdown(equity: Sequence[Number] | pd.Series) -> Drawdown:
     if falls[trough] <= 0:
         return Drawdown()
     peak = int(np.argmax(values[: trough + 1]))
-    index = equity.index if hasattr(equity, "iloc") else None  # a pandas Series
+    # a pandas Series names its peak and trough by its index (pandas is not imported here)
+    index = getattr(equity, "index", None) if hasattr(equity, "iloc") else None
     return Drawdown(
         absolute=float(falls[trough]),
         relative=float(relative.max()),
@@ -85,7 +86,9 @@ def daily_returns(equity: pd.Series) -> pd.Series:
 
 
 def sharpe_ratio(
-    returns: Sequence[float] | pd.Series, periods_per_year: int = 365, risk_free_rate: float = 0.0
+    returns: Sequence[float] | pd.Series | np.ndarray,
+    periods_per_year: int = 365,
+    risk_free_rate: float = 0.0,
 ) -> float | None:
     """``mean(r - rf) / stdev(r - rf) * sqrt(periods_per_year)`` with the sample standard
     deviation (ddof=1); ``risk_free_rate`` is annual, ``rf = risk_free_rate / periods``."""

@@ -23,7 +23,7 @@ class StrategyParams(BaseModel):
 
 
 class _PlatformMeta(type(bt.Strategy)):  # type: ignore[misc]
-    def __new__(meta, name: str, bases: tuple[type, ...], dct: dict[str, Any]):  # noqa: N804
+    def __new__(meta, name: str, bases: tuple[type, ...], dct: dict[str, Any]):
         model = dct.get("Params")
         if isinstance(model, type) and issubclass(model, BaseModel) and "params" not in dct:
             dct["params"] = tuple(

@@ -15,16 +15,19 @@ from pydantic import Field, model_validator
 
 from trading_platform.strategy_handler.base import StrategyParams
 
+BlockKind = Literal["entry", "exit"]
+
 
 class LogicBlock:
     name: ClassVar[str]
-    kind: ClassVar[Literal["entry", "exit"]]
+    kind: ClassVar[BlockKind]
     Params: ClassVar[type[StrategyParams]] = StrategyParams
 
     def __init__(self, strategy: bt.Strategy, params: StrategyParams) -> None:
         self.strategy = strategy
         self.data = strategy.data
-        self.p = params
+        #: the block's validated ``Params`` (each block reads its own fields)
+        self.p: Any = params
 
     def on_entry(self) -> None:
         """A position was opened (exit blocks reset their state here)."""
@@ -53,7 +56,7 @@ class SmaCrossUp(LogicBlock):
     """Enter when the fast SMA crosses above the slow SMA."""
 
     name = "sma_cross_up"
-    kind = "entry"
+    kind: ClassVar[BlockKind] = "entry"
     Params = _CrossParams
 
     def __init__(self, strategy: bt.Strategy, params: Any) -> None:
@@ -81,7 +84,7 @@ class RsiBelow(LogicBlock):
     """Enter when the RSI is below ``threshold`` (oversold)."""
 
     name = "rsi_below"
-    kind = "entry"
+    kind: ClassVar[BlockKind] = "entry"
     Params = _RsiParams
 
     def __init__(self, strategy: bt.Strategy, params: Any) -> None:
