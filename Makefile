@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/trading-platform run
 
-# The suite mostly waits on Dagster processes and exchanges (under 20 % of one core when run
-# serially), so test files run in 3 workers; each file stays on one worker (module fixtures).
+# The suite mostly waits on Dagster processes and exchanges, so it runs in 3 workers; a test
+# module (an end-to-end module: a module and backend) stays on one worker, for its module
+# fixtures (see tests/conftest.py).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 3 --dist loadfile
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 3 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -73,3 +73,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present (it exists on the development machines only)")
     return SHARED_DATA
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Work units for ``pytest-xdist --dist loadgroup``: every test of a module shares its
+    module-scoped fixtures, so a module is one unit, except that an end-to-end module is
+    one unit per backend (each backend starts its own platform), so the SQLite and
+    PostgreSQL halves of the slowest modules run on different workers at once."""
+    for item in items:
+        group = item.module.__name__ if item.module is not None else item.nodeid
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("e2e") is not None and callspec is not None:
+            backend = callspec.params.get("backend") or callspec.params.get("platform")
+            if backend is not None:
+                group = f"{group}[{backend}]"
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -151,7 +151,12 @@ def test_health_schedule_materializes_bot_health(platform: Platform) -> None:
             return instance.get_latest_materialization_event(AssetKey("bot_health"))
 
     event = platform.wait_for(materialization, 150, "bot_health materialized by its schedule")
-    with platform.instance() as instance:
-        run = instance.get_run_by_id(event.run_id)
-    assert run is not None and run.tags.get("dagster/schedule_name") == "bot_health_schedule"
+
+    def finished_run():
+        with platform.instance() as instance:
+            run = instance.get_run_by_id(event.run_id)
+        return run if run is not None and run.is_finished else None
+
+    run = platform.wait_for(finished_run, 60, "the schedule's run to finish")
+    assert run.tags.get("dagster/schedule_name") == "bot_health_schedule"
     assert run.status.value == "SUCCESS"
