@@ -15,7 +15,7 @@ import click
 
 from trading_platform.cli.common import PlatformError, find_row, json_option, open_engine
 from trading_platform.cli.render import print_bots, row_json
-from trading_platform.config import parse_config_json, validate_bot_config
+from trading_platform.config import parse_config_json, validate_desired
 from trading_platform.db.bots import add_bot, delete_bot, get_bots, set_bot
 from trading_platform.db.positions import open_positions
 from trading_platform.db.status import status_events
@@ -28,20 +28,10 @@ def bots() -> None:
     """Add, list, change and remove bots (writes the desired columns only)."""
 
 
-def _validate_row(
-    name: str, desired: dict[str, Any], strategy_paths: tuple[Path, ...] = ()
-) -> None:
+def _validate(name: str, desired: dict[str, Any], strategy_paths: tuple[Path, ...]) -> None:
+    """Refuse a row the sensor would refuse, before it is written."""
     registry, _ = load_registry(strategy_paths)
-    validate_bot_config(
-        name=name,
-        strategy=desired.get("strategy"),
-        mode=desired.get("mode"),
-        exchange=desired.get("exchange"),
-        symbol=desired.get("symbol"),
-        timeframe=desired.get("timeframe"),
-        config=desired.get("config"),
-        registry=registry,
-    )
+    validate_desired(name, desired, registry)
 
 
 @bots.command("add")
@@ -85,7 +75,7 @@ def bots_add(
         "timeframe": timeframe,
         "config": config,
     }
-    _validate_row(name, desired, strategy_path)
+    _validate(name, desired, strategy_path)
     engine = open_engine(ctx)
     user_id = ensure_user(engine, username) if username else None
     bot_id = add_bot(engine, name=name, user_id=user_id, **desired)
@@ -178,7 +168,7 @@ def bots_set(
     if not changes:
         raise PlatformError("nothing to change: give at least one option")
     desired = {**row.desired(), **changes}
-    _validate_row(row.name, desired, strategy_path)
+    _validate(row.name, desired, strategy_path)
     set_bot(open_engine(ctx), row.id, **changes)
     click.echo(f"bot {row.id} {row.name!r} updated: {', '.join(sorted(changes))}")
 
