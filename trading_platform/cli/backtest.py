@@ -24,12 +24,17 @@ from trading_platform.cli.common import (
     warn_unloaded,
 )
 from trading_platform.cli.render import print_backtest_summary
-from trading_platform.config import BotConfig, validate_bot_config
+from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
+from trading_platform.contract import Mode
 from trading_platform.engine.backtest import BacktestResult, run_backtest
 from trading_platform.feeds.history import historical_frame
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
 
 PROGRESS_AFTER_SECONDS = 2.0
+
+# Option defaults are the config models' own, so `--help` shows what a bot row would get.
+_BROKER = BrokerConfig.model_fields
+_PERIODS_PER_YEAR = BotConfig.model_fields["periods_per_year"].default
 
 
 @click.command()
@@ -41,15 +46,15 @@ PROGRESS_AFTER_SECONDS = 2.0
     help="CSV or Parquet file (default: the generated demo series)",
 )
 @click.option("--params", "params_json", help="strategy params as JSON")
-@click.option("--cash", type=float, default=10_000.0, show_default=True)
+@click.option("--cash", type=float, default=_BROKER["cash"].default, show_default=True)
 @click.option(
     "--commission",
     type=float,
-    default=0.001,
+    default=_BROKER["commission"].default,
     show_default=True,
     help="fraction of traded value, 0.001 = 0.1 %",
 )
-@click.option("--slippage", type=float, default=0.0, show_default=True)
+@click.option("--slippage", type=float, default=_BROKER["slippage"].default, show_default=True)
 @click.option("--stake", type=float, help="fixed size per order (default: 95 % of equity)")
 @click.option("--from", "start", help="first day (YYYY-MM-DD)")
 @click.option("--to", "end", help="last day (YYYY-MM-DD, inclusive)")
@@ -58,7 +63,7 @@ PROGRESS_AFTER_SECONDS = 2.0
 @click.option(
     "--periods-per-year",
     type=int,
-    default=365,
+    default=_PERIODS_PER_YEAR,
     show_default=True,
     help="365 for crypto, 252 for stocks",
 )
@@ -100,7 +105,7 @@ def backtest(
     config = validate_bot_config(
         name="cli-backtest",
         strategy=strategy,
-        mode="backtest",
+        mode=Mode.BACKTEST,
         exchange="csv" if data_path is not None else "replay",
         symbol=symbol,
         timeframe=timeframe,

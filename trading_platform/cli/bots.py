@@ -16,11 +16,15 @@ import click
 from trading_platform.cli.common import PlatformError, find_row, json_option, open_engine
 from trading_platform.cli.render import print_bots, row_json
 from trading_platform.config import parse_config_json, validate_desired
+from trading_platform.contract import Mode
 from trading_platform.db.bots import add_bot, delete_bot, get_bots, set_bot
 from trading_platform.db.positions import open_positions
 from trading_platform.db.status import status_events
 from trading_platform.db.users import ensure_user
 from trading_platform.strategy_handler import load_registry
+
+#: the modes of the database contract, in its order (backtest, paper, live)
+MODES = click.Choice([mode.value for mode in Mode])
 
 
 @click.group()
@@ -37,7 +41,7 @@ def _validate(name: str, desired: dict[str, Any], strategy_paths: tuple[Path, ..
 @bots.command("add")
 @click.argument("name")
 @click.option("--strategy", required=True)
-@click.option("--mode", type=click.Choice(["backtest", "paper", "live"]), default="paper")
+@click.option("--mode", type=MODES, default=Mode.PAPER.value)
 @click.option("--exchange", default="replay", show_default=True)
 @click.option("--symbol", default="BTC/USDT", show_default=True)
 @click.option("--timeframe", default="1h", show_default=True)
@@ -139,7 +143,7 @@ def bots_disable(ctx: click.Context, bot: str) -> None:
 @bots.command("set")
 @click.argument("bot")
 @click.option("--strategy")
-@click.option("--mode", type=click.Choice(["backtest", "paper", "live"]))
+@click.option("--mode", type=MODES)
 @click.option("--exchange")
 @click.option("--symbol")
 @click.option("--timeframe")
