@@ -29,7 +29,12 @@ MODES = click.Choice([mode.value for mode in Mode])
 
 @click.group()
 def bots() -> None:
-    """Add, list, change and remove bots (writes the desired columns only)."""
+    """Add, list, change and remove bots (rows of `trading_bots`).
+
+    These commands write the desired columns only (enabled, strategy, mode, exchange, symbol,
+    timeframe, config); the platform writes status, heartbeats and restarts, and its sensor
+    starts, stops or reloads each bot to match.
+    """
 
 
 def _validate(name: str, desired: dict[str, Any], strategy_paths: tuple[Path, ...]) -> None:

@@ -10,7 +10,10 @@ from trading_platform.db.migrate import upgrade as upgrade_schema
 
 @click.group()
 def db() -> None:
-    """The bot database schema."""
+    """Create or upgrade the bot database schema.
+
+    Run `db upgrade` once on a new database before any `bots` command; `run` does it itself.
+    """
 
 
 @db.command("upgrade")

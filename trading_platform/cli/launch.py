@@ -32,7 +32,7 @@ def demo(ctx: click.Context) -> None:
     )
 
 
-@click.command()
+@click.command(short_help="Start the platform: migrate, seed the demo, run Dagster.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True)
 @click.option("--no-demo", is_flag=True, help="do not seed the demo bots")

@@ -15,7 +15,12 @@ from trading_platform.strategy_handler import load_registry
 
 @click.group()
 def strategies() -> None:
-    """Strategy plugins."""
+    """List the strategy plugins and their parameters.
+
+    A bot's `strategy` column names one of these, and its `config.params` may set the listed
+    parameters within their bounds.  Plugins come from the repository's `strategies/`,
+    TRADING_STRATEGY_PATHS and --strategy-path.
+    """
 
 
 @strategies.command("list")
