@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.checks import expect_error
+from trading_platform.cli.backtest import backtest
+from trading_platform.config import BotConfig, BrokerConfig
 from trading_platform.db.bots import get_bots
 from trading_platform.db.trades import bot_trades
 
@@ -110,3 +112,23 @@ def test_backtest_rejects_bad_input(invoke, tmp_path, body, extra, fragments) ->
 
 def test_backtest_unknown_strategy(invoke) -> None:
     expect_error(invoke("backtest", "--strategy", "nope"), "unknown strategy 'nope'", "available: ")
+
+
+def test_option_defaults_are_the_config_models_defaults() -> None:
+    defaults = {param.name: param.default for param in backtest.params}
+    broker = BrokerConfig.model_fields
+    assert defaults["cash"] == broker["cash"].default
+    assert defaults["commission"] == broker["commission"].default
+    assert defaults["slippage"] == broker["slippage"].default
+    assert defaults["periods_per_year"] == BotConfig.model_fields["periods_per_year"].default
+
+
+def test_help_shows_the_defaults_as_before(invoke) -> None:
+    text = " ".join(invoke("backtest", "--help").output.split())
+    for shown in (
+        "--cash FLOAT [default: 10000.0]",
+        "[default: 0.001]",
+        "--slippage FLOAT [default: 0.0]",
+        "252 for stocks [default: 365]",
+    ):
+        assert shown in text

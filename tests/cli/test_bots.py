@@ -8,6 +8,8 @@ import json
 import pytest
 
 from tests.cli.checks import expect_error
+from trading_platform.cli.bots import bots_add, bots_set
+from trading_platform.contract import Mode
 from trading_platform.db.bots import get_bot, get_bots
 from trading_platform.db.status import update_bot_status
 
@@ -76,3 +78,17 @@ def test_cli_writes_desired_columns_only(invoke, db_engine) -> None:
 )
 def test_bot_commands_reject_bad_input(invoke, args, fragments) -> None:
     expect_error(invoke(*args), *fragments)
+
+
+def test_mode_choices_are_the_contract_modes() -> None:
+    for command in (bots_add, bots_set):
+        (mode,) = [param for param in command.params if param.name == "mode"]
+        assert list(mode.type.choices) == [m.value for m in Mode]
+
+
+def test_set_validates_the_merged_row_and_writes_nothing_when_it_fails(invoke, db_engine) -> None:
+    invoke("bots", "add", "delta", "--strategy", "sma_cross")
+    result = invoke("bots", "set", "delta", "--mode", "live")
+    expect_error(result, "exchange: live trading needs a real exchange")
+    (bot,) = get_bots(db_engine)
+    assert bot.mode == "paper"
