@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,6 +29,9 @@ from trading_platform.contract import Mode
 from trading_platform.engine.backtest import BacktestResult, run_backtest
 from trading_platform.feeds.history import historical_frame
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROGRESS_AFTER_SECONDS = 2.0
 
@@ -129,7 +132,7 @@ def backtest(
 
 
 def _run_with_progress(
-    config: BotConfig, registry: StrategyRegistry, frame: Any, engine: Engine | None
+    config: BotConfig, registry: StrategyRegistry, frame: pd.DataFrame, engine: Engine | None
 ) -> BacktestResult:
     """Show a progress bar only once a backtest has taken more than a couple of seconds."""
     started = time.monotonic()
