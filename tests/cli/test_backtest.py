@@ -1,0 +1,134 @@
+"""``trading-platform backtest``: JSON and summary output, recording for a bot, and a
+one-line error for every bad file or option."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.checks import expect_error
+from trading_platform.cli.backtest import backtest
+from trading_platform.config import BotConfig, BrokerConfig
+from trading_platform.db.bots import get_bots
+from trading_platform.db.trades import bot_trades
+
+
+def _csv(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "bars.csv"
+    header = "" if body.startswith("Date,") else "Date,Open,High,Low,Close,Volume\n"
+    path.write_text(header + body)
+    return path
+
+
+def test_backtest_json(invoke, shared_data) -> None:
+    result = invoke(
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--data",
+        str(shared_data / "orcl-1995-2014.txt"),
+        "--params",
+        '{"fast": 10, "slow": 30}',
+        "--cash",
+        "50000",
+        "--commission",
+        "0.0005",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2005-12-31",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["start"].startswith("2000-01-03") and data["end"].startswith("2005-12-30")
+    assert data["initial_value"] == 50000
+    assert data["metrics"]["trade_count"] == len(data["trades"]) > 0
+    assert {
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "size",
+        "fee",
+        "pnl",
+        "entry_logic",
+        "exit_logic",
+    } <= set(data["trades"][0])
+
+
+def test_backtest_summary_on_demo_data_with_stake(invoke) -> None:
+    result = invoke("backtest", "--strategy", "rsi_mean_reversion", "--stake", "0.01")
+    assert result.exit_code == 0, result.output
+    assert "final value" in result.output and "win rate" in result.output
+
+
+def test_backtest_for_a_bot_records_trades(invoke, db_engine) -> None:
+    invoke(
+        "bots", "add", "gamma", "--strategy", "sma_cross", "--mode", "backtest", "--timeframe", "1d"
+    )
+    result = invoke("backtest", "--strategy", "sma_cross", "--bot", "gamma", "--json")
+    assert result.exit_code == 0, result.output
+    (bot,) = get_bots(db_engine)
+    assert len(bot_trades(db_engine, bot.id)) == len(json.loads(result.output)["fills"])
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "fragments"),
+    [
+        (None, [], ["data file not found"]),
+        ("Date,Open,High,Low\n2024-01-01,1,2,0.5\n", [], ["missing column(s): close"]),
+        ("2024-01-02,1,2,0.5,1.5,1\n2024-01-01,1,2,0.5,1.5,1\n", [], ["not in ascending order"]),
+        ("2024-01-01,1,2,0.5,1.5,1\n2024-01-01,1,2,0.5,1.5,1\n", [], ["duplicate timestamp"]),
+        ("2024-01-01,1,2,0.5,,1\n", [], ["NaN or non-numeric value in column 'Close'"]),
+        ("2024-01-01,1,2,0.5,1.5,1\n", ["--params", '{"fast": "x"}'], ["config.params.fast"]),
+        (
+            "2024-01-01,1,2,0.5,1.5,1\n",
+            ["--params", '{"fast": 9999}'],
+            ["config.params.fast", "less than or equal to 500"],
+        ),
+        ("2024-01-01,1,2,0.5,1.5,1\n", ["--params", "[1, 2"], ["params: malformed JSON"]),
+        ("2024-01-01,1,2,0.5,1.5,1\n", ["--cash", "-1"], ["config.broker.cash"]),
+    ],
+    ids=[
+        "missing-file",
+        "missing-column",
+        "unsorted",
+        "duplicate",
+        "nan",
+        "param-type",
+        "param-bounds",
+        "bad-json",
+        "bad-cash",
+    ],
+)
+def test_backtest_rejects_bad_input(invoke, tmp_path, body, extra, fragments) -> None:
+    path = tmp_path / "missing.csv" if body is None else _csv(tmp_path, body)
+    result = invoke("backtest", "--strategy", "sma_cross", "--data", str(path), *extra)
+    expect_error(result, *fragments)
+
+
+def test_backtest_unknown_strategy(invoke) -> None:
+    expect_error(invoke("backtest", "--strategy", "nope"), "unknown strategy 'nope'", "available: ")
+
+
+def test_option_defaults_are_the_config_models_defaults() -> None:
+    defaults = {param.name: param.default for param in backtest.params}
+    broker = BrokerConfig.model_fields
+    assert defaults["cash"] == broker["cash"].default
+    assert defaults["commission"] == broker["commission"].default
+    assert defaults["slippage"] == broker["slippage"].default
+    assert defaults["periods_per_year"] == BotConfig.model_fields["periods_per_year"].default
+
+
+def test_help_shows_the_defaults_as_before(invoke) -> None:
+    text = " ".join(invoke("backtest", "--help").output.split())
+    for shown in (
+        "--cash FLOAT [default: 10000.0]",
+        "[default: 0.001]",
+        "--slippage FLOAT [default: 0.0]",
+        "252 for stocks [default: 365]",
+    ):
+        assert shown in text

@@ -1,0 +1,162 @@
+"""``trading-platform backtest``: a strategy on historical bars from the command line.
+
+It builds a bot config from options and goes through the same validation and the same
+engine (:func:`~trading_platform.engine.backtest.run_backtest`) as a backtest bot under
+Dagster, so a result here is the result the platform would give.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
+
+from trading_platform.cli.common import (
+    err_console,
+    find_row,
+    json_option,
+    open_engine,
+    warn_unloaded,
+)
+from trading_platform.cli.render import print_backtest_summary
+from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
+from trading_platform.contract import Mode
+from trading_platform.engine.backtest import BacktestResult, run_backtest
+from trading_platform.feeds.history import historical_frame
+from trading_platform.strategy_handler import StrategyRegistry, load_registry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROGRESS_AFTER_SECONDS = 2.0
+
+# Option defaults are the config models' own, so `--help` shows what a bot row would get.
+_BROKER = BrokerConfig.model_fields
+_PERIODS_PER_YEAR = BotConfig.model_fields["periods_per_year"].default
+
+
+@click.command()
+@click.option("--strategy", required=True, help="registered strategy name")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="CSV or Parquet file (default: the generated demo series)",
+)
+@click.option("--params", "params_json", help="strategy params as JSON")
+@click.option("--cash", type=float, default=_BROKER["cash"].default, show_default=True)
+@click.option(
+    "--commission",
+    type=float,
+    default=_BROKER["commission"].default,
+    show_default=True,
+    help="fraction of traded value, 0.001 = 0.1 %",
+)
+@click.option("--slippage", type=float, default=_BROKER["slippage"].default, show_default=True)
+@click.option("--stake", type=float, help="fixed size per order (default: 95 % of equity)")
+@click.option("--from", "start", help="first day (YYYY-MM-DD)")
+@click.option("--to", "end", help="last day (YYYY-MM-DD, inclusive)")
+@click.option("--symbol", default="BTC/USDT", show_default=True)
+@click.option("--timeframe", default="1d", show_default=True)
+@click.option(
+    "--periods-per-year",
+    type=int,
+    default=_PERIODS_PER_YEAR,
+    show_default=True,
+    help="365 for crypto, 252 for stocks",
+)
+@click.option("--strategy-path", multiple=True, type=click.Path(path_type=Path))
+@click.option("--bot", "bot_ref", help="record orders and trades for this bot (id or name)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.pass_context
+def backtest(
+    ctx: click.Context,
+    strategy: str,
+    data_path: Path | None,
+    params_json: str | None,
+    cash: float,
+    commission: float,
+    slippage: float,
+    stake: float | None,
+    start: str | None,
+    end: str | None,
+    symbol: str,
+    timeframe: str,
+    periods_per_year: int,
+    strategy_path: tuple[Path, ...],
+    bot_ref: str | None,
+    as_json: bool,
+) -> None:
+    """Backtest a strategy on a file of bars and print the results."""
+    registry, report = load_registry(strategy_path)
+    warn_unloaded(report)
+    params = json_option(params_json, "params")
+    data: dict[str, Any] = {"start": start, "end": end}
+    if data_path is not None:
+        data["path"] = str(data_path)
+    risk = {"stake": stake} if stake is not None else {}
+    engine = None
+    bot_id = None
+    if bot_ref is not None:
+        engine = open_engine(ctx)
+        bot_id = find_row(ctx, bot_ref).id
+    config = validate_bot_config(
+        name="cli-backtest",
+        strategy=strategy,
+        mode=Mode.BACKTEST,
+        exchange="csv" if data_path is not None else "replay",
+        symbol=symbol,
+        timeframe=timeframe,
+        config={
+            "params": params or {},
+            "data": {key: value for key, value in data.items() if value is not None},
+            "broker": {"cash": cash, "commission": commission, "slippage": slippage},
+            "risk": risk,
+            "periods_per_year": periods_per_year,
+        },
+        registry=registry,
+        bot_id=bot_id,
+    )
+    frame = historical_frame(config)
+    if as_json:
+        result = run_backtest(config, registry, frame=frame, database=engine)
+        click.echo(json.dumps(result.to_json(), default=str))
+        return
+    result = _run_with_progress(config, registry, frame, engine)
+    print_backtest_summary(result)
+
+
+def _run_with_progress(
+    config: BotConfig, registry: StrategyRegistry, frame: pd.DataFrame, engine: Engine | None
+) -> BacktestResult:
+    """Show a progress bar only once a backtest has taken more than a couple of seconds."""
+    started = time.monotonic()
+    progress = Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} bars"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("backtest", total=len(frame))
+    shown = False
+
+    def on_progress(bars: int) -> None:
+        nonlocal shown
+        if not shown and time.monotonic() - started > PROGRESS_AFTER_SECONDS:
+            progress.start()
+            shown = True
+        if shown:
+            progress.update(task, completed=bars)
+
+    try:
+        return run_backtest(config, registry, frame=frame, progress=on_progress, database=engine)
+    finally:
+        if shown:
+            progress.stop()

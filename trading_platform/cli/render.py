@@ -1,0 +1,151 @@
+"""How the commands show things to a person: rich tables and JSON-ready dicts.
+
+Kept out of the command modules so that they read as "validate, call, report", and so that
+a change of layout touches one file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from trading_platform.cli.common import console
+from trading_platform.db.bots import BotRow
+from trading_platform.strategy_handler import StrategyInfo
+
+if TYPE_CHECKING:
+    from trading_platform.engine.backtest import BacktestResult
+
+
+def row_json(row: BotRow) -> dict[str, Any]:
+    """A bot row with its ``config`` parsed, so ``--json`` output can be piped to ``jq``; a
+    malformed column is shown as the text it is rather than hidden."""
+    data = dict(row.__dict__)
+    config = data.pop("config_text")
+    try:
+        data["config"] = json.loads(config) if config else None
+    except ValueError:
+        data["config"] = config
+    return data
+
+
+def print_bots(rows: Iterable[BotRow]) -> None:
+    """Desired and observed state side by side: the question an operator asks first."""
+    table = Table(
+        "id",
+        "name",
+        "enabled",
+        "strategy",
+        "mode",
+        "exchange",
+        "symbol",
+        "status",
+        "last heartbeat",
+        "restarts",
+    )
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.name,
+            "yes" if row.enabled else "no",
+            row.strategy or "",
+            row.mode or "",
+            row.exchange or "",
+            row.symbol or "",
+            row.status,
+            row.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S") if row.last_heartbeat else "-",
+            str(row.restart_count),
+        )
+    console.print(table)
+
+
+def info_json(info: StrategyInfo) -> dict[str, Any]:
+    """A strategy's description with its source as text (a path is not JSON)."""
+    return {
+        "name": info.name,
+        "summary": info.summary,
+        "source": str(info.source) if info.source else None,
+        "params": [dict(param.__dict__) for param in info.params],
+    }
+
+
+def print_strategies(infos: Iterable[StrategyInfo]) -> None:
+    """Each strategy with the parameters a bot's ``config.params`` may set."""
+    for info in infos:
+        console.print(f"[bold]{info.name}[/] - {info.summary}")
+        for param in info.params:
+            bounds = f" ({param.bounds})" if param.bounds else ""
+            console.print(f"    {param.name}: {param.type} = {param.default!r}{bounds}")
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:,.2f} %"
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def print_backtest_summary(result: BacktestResult) -> None:
+    """The figures a person compares between two backtests, then the last trades to check
+    them against."""
+    metrics = result.metrics
+    table = Table(
+        title=f"{result.strategy} on {result.symbol} {result.timeframe}", show_header=False
+    )
+    period = f"{result.start:%Y-%m-%d} .. {result.end:%Y-%m-%d}" if result.start else "-"
+    rows = [
+        ("period", f"{period} ({result.bars:,} bars)"),
+        ("initial value", _num(result.initial_value)),
+        ("final value", _num(result.final_value)),
+        ("cash", _num(result.cash)),
+        ("open position", f"{result.position_size:g}"),
+        ("total return", _pct(metrics["total_return"])),
+        (
+            "max drawdown",
+            f"{_num(metrics['max_drawdown'])} ({_pct(metrics['max_drawdown_pct'])})",
+        ),
+        ("sharpe", _num(metrics["sharpe"])),
+        ("sortino", _num(metrics["sortino"])),
+        ("calmar", _num(metrics["calmar"])),
+        ("trades", str(metrics["trade_count"])),
+        ("win rate", _pct(metrics["win_rate"])),
+        ("profit factor", _num(metrics["profit_factor"])),
+        ("expectancy", _num(metrics["expectancy"])),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    if result.trades:
+        console.print(_trades_table(result))
+
+
+def _trades_table(result: BacktestResult) -> Table:
+    trades = Table(
+        "entry",
+        "exit",
+        "size",
+        "entry price",
+        "exit price",
+        "fee",
+        "P&L",
+        "entry logic",
+        "exit logic",
+        title="last trades",
+    )
+    for trade in result.trades[-10:]:
+        trades.add_row(
+            f"{trade.entry_time:%Y-%m-%d %H:%M}",
+            f"{trade.exit_time:%Y-%m-%d %H:%M}",
+            f"{trade.size:.6g}",
+            _num(trade.entry_price),
+            _num(trade.exit_price),
+            _num(trade.fee),
+            _num(trade.pnl_net),
+            trade.entry_logic or "",
+            trade.exit_logic or "",
+        )
+    return trades
