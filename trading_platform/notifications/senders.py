@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
+from trading_platform.contract import Channel
+
 
 class TransientError(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
@@ -28,7 +30,7 @@ class PermanentError(Exception):
 
 
 class Sender(Protocol):
-    channel: str
+    channel: Channel
 
     def send(self, address: str, text: str) -> None: ...
 
@@ -40,7 +42,7 @@ class TelegramSender:
     token: str
     base_url: str = "https://api.telegram.org/bot"
     timeout: float = 10.0
-    channel: str = "telegram"
+    channel: Channel = Channel.TELEGRAM
 
     @classmethod
     def from_environment(cls) -> TelegramSender | None:
@@ -106,7 +108,7 @@ class EmailSender:
     sender: str = "trading-platform@localhost"
     tls: str = "none"
     timeout: float = 10.0
-    channel: str = "email"
+    channel: Channel = Channel.EMAIL
 
     @classmethod
     def from_environment(cls) -> EmailSender | None:
