@@ -45,6 +45,16 @@ def test_trade_messages_read_as_specified() -> None:
     assert (stopped.type, stopped.priority) == (NotificationType.BOT_STOPPED, Priority.NORMAL)
 
 
+def test_senders_are_off_without_a_token_or_a_host() -> None:
+    assert TelegramSender.from_settings("") is None
+    assert TelegramSender.from_settings("1:T").base_url == "https://api.telegram.org/bot"
+    assert EmailSender.from_settings("") is None
+    assert EmailSender.from_settings("smtp.example.invalid", user="").tls == "none"
+    with_user = EmailSender.from_settings("smtp.example.invalid", user="u", password="p")
+    assert (with_user.tls, with_user.password) == ("starttls", "p")
+    assert EmailSender.from_settings("h", user="u", tls="SSL").tls == "ssl"
+
+
 @pytest.fixture
 def bot_with_owner(db_engine):
     user_id = ensure_user(db_engine, "ops", email="ops@example.invalid", telegram_user_id="4242")

@@ -2,14 +2,13 @@
 
 A sender raises :class:`TransientError` for failures worth retrying (network, 5xx, 429 with
 the server's ``retry_after``) and :class:`PermanentError` for those that will not get better
-(bad token, unknown chat).  Tokens and passwords come from the environment and appear in no
-message, log or database row.
+(bad token, unknown chat).  Tokens and passwords come from the environment (the Dagster
+resources hand them over) and appear in no message, log or database row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -45,11 +44,11 @@ class TelegramSender:
     channel: Channel = Channel.TELEGRAM
 
     @classmethod
-    def from_environment(cls) -> TelegramSender | None:
-        token = os.environ.get("TELEGRAM_BOT_TOKEN")
+    def from_settings(cls, token: str, base_url: str | None = None) -> TelegramSender | None:
+        """The sender, or ``None`` (Telegram off) without a token."""
         if not token:
             return None
-        return cls(token, os.environ.get("TELEGRAM_API_BASE_URL", cls.base_url))
+        return cls(token, base_url if base_url is not None else cls.base_url)
 
     def send(self, address: str, text: str) -> None:
         try:
@@ -111,18 +110,28 @@ class EmailSender:
     channel: Channel = Channel.EMAIL
 
     @classmethod
-    def from_environment(cls) -> EmailSender | None:
-        host = os.environ.get("SMTP_HOST")
+    def from_settings(
+        cls,
+        host: str,
+        *,
+        port: int = 587,
+        user: str | None = None,
+        password: str | None = None,
+        sender: str | None = None,
+        tls: str | None = None,
+    ) -> EmailSender | None:
+        """The sender, or ``None`` (e-mail off) without a host.  ``tls`` unset means
+        ``starttls`` with a user and ``none`` without; empty user and password mean none."""
         if not host:
             return None
-        user = os.environ.get("SMTP_USER") or None
+        user = user or None
         return cls(
             host=host,
-            port=int(os.environ.get("SMTP_PORT", "587")),
+            port=port,
             user=user,
-            password=os.environ.get("SMTP_PASSWORD") or None,
-            sender=os.environ.get("SMTP_FROM", cls.sender),
-            tls=os.environ.get("SMTP_TLS", "starttls" if user else "none").lower(),
+            password=password or None,
+            sender=sender if sender is not None else cls.sender,
+            tls=(tls if tls is not None else ("starttls" if user else "none")).lower(),
         )
 
     def send(self, address: str, text: str) -> None:

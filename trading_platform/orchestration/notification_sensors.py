@@ -5,8 +5,6 @@ catches an op exception inside the run.  Both enqueue with ``outbox.run_error_ke
 bot runner uses too, so one failure is one message.
 """
 
-import os
-
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -22,16 +20,19 @@ from dagster import (
 from trading_platform.contract import ErrorKind
 from trading_platform.notifications import messages, outbox
 from trading_platform.notifications.dispatcher import dispatch_pending
-from trading_platform.notifications.senders import EmailSender, TelegramSender
+from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.orchestration.resources import (
+    BotDatabase,
+    EmailResource,
+    PlatformSettings,
+    TelegramResource,
+)
 from trading_platform.orchestration.runs import bot_of_run, wants_error_notifications
-
-DISPATCH_INTERVAL_SECONDS = int(os.environ.get("TRADING_NOTIFY_INTERVAL_SECONDS", "10"))
 
 
 @sensor(
-    minimum_interval_seconds=DISPATCH_INTERVAL_SECONDS,
+    minimum_interval_seconds=TIMING.notify_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
     description="Sends pending notifications (Telegram, e-mail) with retries and backoff.",
 )
@@ -39,16 +40,18 @@ def notification_dispatcher(
     context: SensorEvaluationContext,
     bot_database: BotDatabase,
     platform_settings: PlatformSettings,
+    telegram: TelegramResource,
+    email: EmailResource,
 ) -> SkipReason:
     senders = {
         sender.channel: sender
-        for sender in (TelegramSender.from_environment(), EmailSender.from_environment())
+        for sender in (telegram.sender(), email.sender())
         if sender is not None
     }
     report = dispatch_pending(
         bot_database.engine(),
         senders,
-        backoff_seconds=platform_settings.notification_backoff_seconds,
+        backoff_seconds=platform_settings.notification_backoff(),
     )
     summary = (
         f"notifications: sent={report.sent} retried={report.retried} failed={report.failed} "

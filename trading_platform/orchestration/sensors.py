@@ -8,7 +8,6 @@ coordinator, status changes are written with their audit rows.
 
 import datetime as dt
 import json
-import os
 from typing import Any
 
 from dagster import (
@@ -31,13 +30,13 @@ from trading_platform.db.status import update_bot_status
 from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
+from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
 from trading_platform.orchestration.reconcile import BotMemory, Launch, reconcile
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import run_tags  # benchmarks import it from here
 from trading_platform.strategy_handler import StrategyRegistry
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("TRADING_SENSOR_INTERVAL_SECONDS", "15"))
 NOTIFICATIONS = {
     NotificationType.BOT_RESTARTED: messages.bot_restarted,
     NotificationType.RESTARTS_EXHAUSTED: messages.restarts_exhausted,
@@ -96,7 +95,7 @@ def _dump_memory(memory: dict[int, BotMemory]) -> str:
 
 @sensor(
     job=bot_run,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    minimum_interval_seconds=TIMING.sensor_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
     description="Reconciles trading_bots with the bot runs: launch, hot reload, stop, restart.",
 )
