@@ -9,6 +9,13 @@ import pytest
 
 from tests.helpers import add_bot
 from tests.notifications.stubs import SmtpStub, TelegramStub
+from trading_platform.contract import (
+    Channel,
+    ErrorKind,
+    NotificationStatus,
+    NotificationType,
+    Priority,
+)
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.users import ensure_user
@@ -21,16 +28,31 @@ from trading_platform.notifications.senders import EmailSender, TelegramSender
 def test_trade_messages_read_as_specified() -> None:
     entry = messages.trade_entry("Bot Name", "buy", 0.01, "BTC/USDT", 45000.5, "paper")
     assert entry.text == "[Bot Name] BUY 0.0100 BTC/USDT @ 45,000.50 (Paper Trading)"
-    assert entry.priority == "HIGH"
+    assert entry.priority == Priority.HIGH
     exit_ = messages.trade_exit(
         "Bot Name", "sell", 0.01, "BTC/USDT", 47200.30, 220.0, 45000.5, "paper"
     )
     assert exit_.text == (
         "[Bot Name] SELL 0.0100 BTC/USDT @ 47,200.30 (P&L: 220.00 / +4.89%) (Paper Trading)"
     )
-    error = messages.bot_error("Bot Name", "START_ERROR", "credentials BINANCE_MAIN missing")
+    error = messages.bot_error(
+        "Bot Name", ErrorKind.START_ERROR, "credentials BINANCE_MAIN missing"
+    )
     assert error.text == "[Bot Name] START_ERROR: credentials BINANCE_MAIN missing"
-    assert error.priority == "CRITICAL"
+    assert error.priority == Priority.CRITICAL
+    stopped = messages.bot_stopped("Bot Name", "run 1a2b3c4d cancelled")
+    assert stopped.text == "[Bot Name] STOPPED: run 1a2b3c4d cancelled"
+    assert (stopped.type, stopped.priority) == (NotificationType.BOT_STOPPED, Priority.NORMAL)
+
+
+def test_senders_are_off_without_a_token_or_a_host() -> None:
+    assert TelegramSender.from_settings("") is None
+    assert TelegramSender.from_settings("1:T").base_url == "https://api.telegram.org/bot"
+    assert EmailSender.from_settings("") is None
+    assert EmailSender.from_settings("smtp.example.invalid", user="").tls == "none"
+    with_user = EmailSender.from_settings("smtp.example.invalid", user="u", password="p")
+    assert (with_user.tls, with_user.password) == ("starttls", "p")
+    assert EmailSender.from_settings("h", user="u", tls="SSL").tls == "ssl"
 
 
 @pytest.fixture
@@ -49,8 +71,8 @@ def test_enqueue_one_row_per_channel_and_dedupes(db_engine, bot_with_owner) -> N
     assert enqueue(db_engine, message, bot_id=bot_with_owner, dedupe_key="restart:1") == 2
     assert enqueue(db_engine, message, bot_id=bot_with_owner, dedupe_key="restart:1") == 0
     rows = _rows(db_engine)
-    assert sorted(r.channel for r in rows) == ["email", "telegram"]
-    assert {r.status for r in rows} == {"pending"}
+    assert sorted(r.channel for r in rows) == [Channel.EMAIL, Channel.TELEGRAM]
+    assert {r.status for r in rows} == {NotificationStatus.PENDING}
 
 
 def test_no_owner_no_notification(db_engine) -> None:
@@ -74,8 +96,8 @@ def smtp():
 
 def _senders(telegram: TelegramStub, smtp: SmtpStub):
     return {
-        "telegram": TelegramSender(telegram.token, telegram.base_url, timeout=5),
-        "email": EmailSender("127.0.0.1", smtp.port, sender="bots@example.invalid"),
+        Channel.TELEGRAM: TelegramSender(telegram.token, telegram.base_url, timeout=5),
+        Channel.EMAIL: EmailSender("127.0.0.1", smtp.port, sender="bots@example.invalid"),
     }
 
 
@@ -96,7 +118,7 @@ def test_dispatch_sends_through_telegram_and_email(
     ]
     assert [m["chat_id"] for m in telegram.messages] == ["4242"] * 3
     assert len(smtp.bodies()) == 3 and "BUY 1.0000 BTC/USDT @ 100.00" in smtp.bodies()[0]
-    assert {r.status for r in _rows(db_engine)} == {"sent"}
+    assert {r.status for r in _rows(db_engine)} == {NotificationStatus.SENT}
     assert dispatch_pending(db_engine, _senders(telegram, smtp)).sent == 0  # never twice
 
 
@@ -106,7 +128,7 @@ def test_5xx_and_429_are_retried_without_loss_or_doubles(
     for n in range(3):
         enqueue(
             db_engine,
-            messages.bot_error("n", "RUN_ERROR", f"e{n}"),
+            messages.bot_error("n", ErrorKind.RUN_ERROR, f"e{n}"),
             bot_id=bot_with_owner,
             dedupe_key=f"e:{n}",
         )
@@ -117,7 +139,7 @@ def test_5xx_and_429_are_retried_without_loss_or_doubles(
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     second = dispatch_pending(db_engine, senders, now=later)
     assert second.retried == 1  # the 429
-    telegram_rows = [r for r in _rows(db_engine) if r.channel == "telegram"]
+    telegram_rows = [r for r in _rows(db_engine) if r.channel == Channel.TELEGRAM]
     assert "retry after 1 s" in telegram_rows[0].last_error
     third = dispatch_pending(db_engine, senders, now=later + dt.timedelta(seconds=30))
     assert third.sent == 3
@@ -137,8 +159,8 @@ def test_a_message_that_keeps_failing_ends_failed_with_the_reason(
             max_attempts=3,
             now=now + dt.timedelta(hours=attempt),
         )
-    row = next(r for r in _rows(db_engine) if r.channel == "telegram")
-    assert row.status == "failed" and row.attempts == 3
+    row = next(r for r in _rows(db_engine) if r.channel == Channel.TELEGRAM)
+    assert row.status == NotificationStatus.FAILED and row.attempts == 3
     assert "gave up after 3 attempts" in row.last_error
     assert "Telegram unavailable" in row.last_error
 
@@ -148,10 +170,10 @@ def test_a_wrong_token_fails_permanently_without_leaking_it(
 ) -> None:
     enqueue(db_engine, messages.bot_error("n", "X", "y"), bot_id=bot_with_owner, dedupe_key="t")
     senders = _senders(telegram, smtp)
-    senders["telegram"] = TelegramSender("999:WRONG-SECRET", telegram.base_url, timeout=5)
+    senders[Channel.TELEGRAM] = TelegramSender("999:WRONG-SECRET", telegram.base_url, timeout=5)
     report = dispatch_pending(db_engine, senders)
-    row = next(r for r in _rows(db_engine) if r.channel == "telegram")
-    assert row.status == "failed" and report.failed == 1
+    row = next(r for r in _rows(db_engine) if r.channel == Channel.TELEGRAM)
+    assert row.status == NotificationStatus.FAILED and report.failed == 1
     assert "WRONG-SECRET" not in (row.last_error or "")
 
 

@@ -72,7 +72,10 @@ def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance
             .all()
         )
     assert len(texts) == 1
-    assert re.fullmatch(r"\[stale-bot\] UNHEALTHY: heartbeat 30\d s old \(limit 30 s\)", texts[0])
+    # the age depends on when the run got to it (a loaded machine is slow): at least the 300 s
+    # the heartbeat was old when the test began
+    found = re.fullmatch(r"\[stale-bot\] UNHEALTHY: heartbeat (\d+) s old \(limit 30 s\)", texts[0])
+    assert found and int(found.group(1)) >= 300
 
     update_bot_status(db_engine, stale, "error", "x", error="RuntimeError: boom")
     checks = _checks(materialize(assets, resources=resources, instance=instance))

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
+from dagster._serdes import serialize_value
 
 from tests.helpers import add_bot
+from trading_platform.contract import BotStatus, RunTag
 from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
@@ -79,14 +81,17 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
         )
         result = trading_bots_sensor(context)
     (request,) = result.run_requests
-    assert request.tags["trading/bot_id"] == str(good)
+    assert request.tags[RunTag.BOT_ID] == str(good)
     assert request.run_key.startswith(f"bot-{good}-")
-    assert request.tags["trading/incarnation"] == "1"
+    assert request.tags[RunTag.INCARNATION] == "1"
+    assert request.tags[RunTag.MODE] == "paper"
     snapshot = request.run_config["ops"]["run_bot"]["config"]["snapshot"]
     assert snapshot["credentials"] == "MAIN"
-    assert "s3cr3t-value" not in json.dumps(request.run_config) + json.dumps(request.tags)
+    # what the code server sends the daemon: Dagster serializes no enum
+    sent = serialize_value(request)
+    assert "s3cr3t-value" not in sent
     row = get_bot(db_engine, bad)
-    assert row.status == "error"
+    assert row.status == BotStatus.ERROR
     assert row.last_error.startswith("invalid config: config.params.fast:")
     assert json.loads(result.cursor)[str(good)]["incarnation"] == 1
 

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 
+from dagster import DagsterRunStatus
+
 from trading_platform.config import BotConfig
+from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow
 from trading_platform.errors import ConfigError
-from trading_platform.orchestration.reconcile import ActiveRun, BotMemory, Policy, reconcile
+from trading_platform.orchestration.reconcile import (
+    ActiveRun,
+    BotMemory,
+    EndedRun,
+    Policy,
+    reconcile,
+)
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 POLICY = Policy(backoff_seconds=10, backoff_max_seconds=40)
+FAILED = EndedRun(DagsterRunStatus.FAILURE)
+SUCCEEDED = EndedRun(DagsterRunStatus.SUCCESS)
+CANCELED = EndedRun(DagsterRunStatus.CANCELED)
+FATAL = EndedRun(DagsterRunStatus.FAILURE, fatal=True)
 
 
 def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -> BotRow:
@@ -56,7 +69,7 @@ def _config(bot_id: int = 1, config_hash: str = "h1" * 32, **kw) -> BotConfig:
 def _run(
     bot_id: int = 1,
     config_hash: str = "h1" * 32,
-    status: str = "STARTED",
+    status: DagsterRunStatus = DagsterRunStatus.STARTED,
     inc: int = 1,
     run_id: str = "r1",
     started_ago: float = 600,
@@ -115,31 +128,35 @@ def test_disable_cancels_and_delete_cancels() -> None:
 
 
 def test_canceling_run_is_not_cancelled_twice() -> None:
-    plan = _plan([_row(enabled=False, status="stopping")], [_config()], [_run(status="CANCELING")])
+    plan = _plan(
+        [_row(enabled=False, status="stopping")],
+        [_config()],
+        [_run(status=DagsterRunStatus.CANCELING)],
+    )
     assert plan.cancels == []
 
 
 def test_failure_relaunches_with_backoff_then_gives_up() -> None:
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
-    plan = _plan([_row(status="running")], [_config()], [], memory, ended={1: "FAILURE"})
+    plan = _plan([_row(status="running")], [_config()], [], memory, ended={1: FAILED})
     assert plan.launches == []  # backoff: 10 s
     (change,) = plan.status_changes
-    assert change.restart_count == 1 and change.notify == "BOT_RESTARTED"
+    assert change.restart_count == 1 and change.notify == NotificationType.BOT_RESTARTED
     later = NOW + dt.timedelta(seconds=11)
     plan = _plan([_row(status="starting")], [_config()], [], plan.memory, now=later)
     (launch,) = plan.launches
     assert launch.restart and launch.incarnation == 2
     # second failure: backoff doubles to 20 s
-    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: "FAILURE"}, now=later)
+    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: FAILED}, now=later)
     assert plan.memory[1].retry_at == later.timestamp() + 20
     later2 = later + dt.timedelta(seconds=21)
     plan = _plan([_row()], [_config()], [], plan.memory, now=later2)
     assert len(plan.launches) == 1
     # third failure > max_restarts=2: give up, exactly one error status, no launch
-    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: "FAILURE"}, now=later2)
+    plan = _plan([_row()], [_config()], [], plan.memory, ended={1: FAILED}, now=later2)
     (change,) = plan.status_changes
-    assert change.status == "error" and "gave up" in change.error
-    assert change.notify == "RESTARTS_EXHAUSTED" and plan.launches == []
+    assert change.status == BotStatus.ERROR and "gave up" in change.error
+    assert change.notify == NotificationType.RESTARTS_EXHAUSTED and plan.launches == []
     assert change.dedupe_key == f"exhausted:1:{'h1' * 8}" and change.bot_name == "bot1"
     plan = _plan(
         [_row(status="error")], [_config()], [], plan.memory, now=later2 + dt.timedelta(hours=1)
@@ -160,7 +177,7 @@ def test_config_change_after_giving_up_tries_again_and_resets_restart_count() ->
 
 def test_cancelled_run_is_relaunched_without_counting_a_failure() -> None:
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
-    plan = _plan([_row(status="stopped")], [_config()], [], memory, ended={1: "CANCELED"})
+    plan = _plan([_row(status="stopped")], [_config()], [], memory, ended={1: CANCELED})
     assert len(plan.launches) == 1 and not plan.launches[0].restart
     assert plan.memory[1].failures == []
 
@@ -169,7 +186,7 @@ def test_backtest_runs_once_per_config() -> None:
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
     config = _config(mode="backtest")
     plan = _plan(
-        [_row(status="completed", mode="backtest")], [config], [], memory, ended={1: "SUCCESS"}
+        [_row(status="completed", mode="backtest")], [config], [], memory, ended={1: SUCCEEDED}
     )
     assert plan.launches == [] and plan.memory[1].completed
     plan = _plan([_row(status="completed", mode="backtest")], [config], [], plan.memory)
@@ -183,8 +200,9 @@ def test_invalid_config_marks_error_once_and_leaves_others_alone() -> None:
     plan = _plan(rows, [_config(1), error])
     assert [launch.bot_id for launch in plan.launches] == [1]
     (change,) = plan.status_changes
-    assert change.bot_id == 2 and change.status == "error"
-    assert "config.params.fast" in change.error and change.notify == "INVALID_CONFIG"
+    assert change.bot_id == 2 and change.status == BotStatus.ERROR
+    assert "config.params.fast" in change.error
+    assert change.notify == NotificationType.INVALID_CONFIG
     assert change.dedupe_key == "invalid:2:bad" and change.bot_name == "bot2"
     plan = _plan(rows, [_config(1), error], [_run(1)], plan.memory)
     assert plan.status_changes == []  # reported once
@@ -210,7 +228,7 @@ def test_two_active_runs_of_one_bot_keep_only_the_newest() -> None:
 
 def test_fatal_failure_is_not_retried_until_the_config_changes() -> None:
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
-    plan = _plan([_row(status="error")], [_config()], [], memory, ended={1: "FATAL"})
+    plan = _plan([_row(status="error")], [_config()], [], memory, ended={1: FATAL})
     assert plan.launches == [] and plan.status_changes == []  # the run recorded its error
     later = NOW + dt.timedelta(hours=1)
     plan = _plan([_row(status="error")], [_config()], [], plan.memory, now=later)

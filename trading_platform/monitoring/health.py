@@ -8,15 +8,14 @@ disabled bots are *stopped*, not unhealthy.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from trading_platform.config import heartbeat_interval_of
+from trading_platform.contract import BotStatus, Mode
 from trading_platform.db.bots import get_bots
-
-DEFAULT_HEARTBEAT_INTERVAL = 60
 
 
 @dataclass(frozen=True)
@@ -35,16 +34,6 @@ class BotHealth:
     problem: str | None
 
 
-def _interval(config_text: str | None) -> int:
-    try:
-        value = json.loads(config_text or "{}").get(
-            "heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL
-        )
-        return int(value) if isinstance(value, int) and value > 0 else DEFAULT_HEARTBEAT_INTERVAL
-    except (ValueError, AttributeError):
-        return DEFAULT_HEARTBEAT_INTERVAL
-
-
 def bot_health(
     engine: Engine,
     active_bot_ids: Collection[int],
@@ -55,13 +44,13 @@ def bot_health(
     now = now or dt.datetime.now(dt.UTC)
     rows = []
     for bot in get_bots(engine):
-        interval = _interval(bot.config_text)
+        interval = heartbeat_interval_of(bot.config_text)
         age = (now - bot.last_heartbeat).total_seconds() if bot.last_heartbeat else None
         limit = stale_factor * interval
-        watched = bot.enabled and bot.mode != "backtest"
+        watched = bot.enabled and bot.mode != Mode.BACKTEST
         stale = watched and (age is None or age > limit)
         problem = None
-        if bot.enabled and bot.status == "error":
+        if bot.enabled and bot.status == BotStatus.ERROR:
             problem = f"status error: {bot.last_error or 'no detail'}"
         elif stale:
             problem = (
@@ -69,7 +58,7 @@ def bot_health(
                 if age is None
                 else (f"heartbeat {age:.0f} s old (limit {limit:.0f} s)")
             )
-        elif watched and bot.status != "running":
+        elif watched and bot.status != BotStatus.RUNNING:
             problem = f"status {bot.status}"
         elif watched and bot.feed_problem:
             problem = f"data feed failing: {bot.feed_problem}"
@@ -98,13 +87,13 @@ def stale_heartbeats(rows: list[BotHealth]) -> list[BotHealth]:
 
 
 def bots_in_error(rows: list[BotHealth]) -> list[BotHealth]:
-    return [row for row in rows if row.enabled and row.status == "error"]
+    return [row for row in rows if row.enabled and row.status == BotStatus.ERROR]
 
 
 def counts(rows: list[BotHealth]) -> dict[str, int]:
     return {
         "healthy": sum(1 for r in rows if r.enabled and r.healthy),
         "unhealthy": sum(1 for r in rows if r.enabled and not r.healthy),
-        "error": sum(1 for r in rows if r.status == "error"),
-        "stopped": sum(1 for r in rows if not r.enabled or r.status == "stopped"),
+        "error": sum(1 for r in rows if r.status == BotStatus.ERROR),
+        "stopped": sum(1 for r in rows if not r.enabled or r.status == BotStatus.STOPPED),
     }

@@ -21,7 +21,6 @@ floating point, so its snapshot figures are exact to about 15 significant digits
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -29,14 +28,14 @@ from decimal import Decimal
 import numpy as np
 from sqlalchemy import Engine, Float, Text, case, cast, func, insert, select
 
+from trading_platform.config import starting_cash_of
+from trading_platform.contract import Side
 from trading_platform.db.models import MetricSnapshot, TradingBot, TradingPosition, TradingTrade
 from trading_platform.metrics.performance import (
     ZERO_VOLATILITY,
     max_drawdown,
     sharpe_ratio,
 )
-
-DEFAULT_CASH = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,6 @@ class BotPerformance:
     open_position: bool
 
 
-def _initial_cash(config_text: str | None) -> float:
-    try:
-        cash = (json.loads(config_text or "{}").get("broker") or {}).get("cash", DEFAULT_CASH)
-        return float(cash) if isinstance(cash, int | float) and cash > 0 else DEFAULT_CASH
-    except (ValueError, AttributeError):
-        return DEFAULT_CASH
-
-
 def _day(engine: Engine):  # type: ignore[no-untyped-def]
     if engine.dialect.name == "sqlite":
         return func.date(TradingTrade.executed_at)
@@ -73,7 +64,7 @@ def _day(engine: Engine):  # type: ignore[no-untyped-def]
 def compute(engine: Engine, periods_per_year: int = 365) -> list[BotPerformance]:
     pnl = cast(TradingTrade.pnl, Float)
     fee = func.coalesce(cast(TradingTrade.fee, Float), 0.0)
-    is_sell = TradingTrade.side == "sell"
+    is_sell = TradingTrade.side == Side.SELL
     totals_query = select(
         TradingTrade.bot_id,
         func.sum(case((is_sell, 1), else_=0)).label("trades"),
@@ -117,7 +108,7 @@ def compute(engine: Engine, periods_per_year: int = 365) -> list[BotPerformance]
 
     results = []
     for bot in bots:
-        initial = _initial_cash(bot.config_text)
+        initial = starting_cash_of(bot.config_text)
         total = totals.get(bot.id)
         position = positions.get(bot.id)
         trades = int(total.trades or 0) if total else 0

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, exists, select, update
 from sqlalchemy.orm import aliased
 
+from trading_platform.contract import Channel, NotificationStatus, Priority
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification, User
 from trading_platform.db.types import utcnow
@@ -29,7 +30,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
 CLAIM_SECONDS = 120.0
-PRIORITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "NORMAL": 2, "LOW": 3}
+#: the more urgent first; Priority lists its members from the most urgent down
+PRIORITY_ORDER = {priority: rank for rank, priority in enumerate(Priority)}
 
 
 @dataclass
@@ -50,7 +52,7 @@ def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str,
     waits_for_older = exists().where(
         older.user_id == Notification.user_id,
         older.channel == Notification.channel,
-        older.status == "pending",
+        older.status == NotificationStatus.PENDING,
         older.id < Notification.id,
         older.next_attempt_at > now,
     )
@@ -67,7 +69,7 @@ def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str,
             )
             .join(User, User.id == Notification.user_id, isouter=True)
             .where(
-                Notification.status == "pending",
+                Notification.status == NotificationStatus.PENDING,
                 Notification.next_attempt_at <= now,
                 ~waits_for_older,
             )
@@ -77,7 +79,7 @@ def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str,
         ).all()
         claimed = []
         for row in sorted(rows, key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.id)):
-            address = row.telegram_user_id if row.channel == "telegram" else row.email
+            address = row.telegram_user_id if row.channel == Channel.TELEGRAM else row.email
             session.execute(
                 update(Notification)
                 .where(Notification.id == row.id)
@@ -123,14 +125,14 @@ def dispatch_pending(
                 if sender is None
                 else f"the user has no {channel} address"
             )
-            _finish(engine, notification_id, status="failed", last_error=reason)
+            _finish(engine, notification_id, status=NotificationStatus.FAILED, last_error=reason)
             report.failed += 1
             report.reasons.append(reason)
             continue
         try:
             sender.send(address, text)
         except PermanentError as exc:
-            _finish(engine, notification_id, status="failed", last_error=str(exc))
+            _finish(engine, notification_id, status=NotificationStatus.FAILED, last_error=str(exc))
             report.failed += 1
             report.reasons.append(str(exc))
             continue
@@ -139,7 +141,7 @@ def dispatch_pending(
                 _finish(
                     engine,
                     notification_id,
-                    status="failed",
+                    status=NotificationStatus.FAILED,
                     last_error=f"gave up after {attempts} attempts: {exc}",
                 )
                 report.failed += 1
@@ -159,6 +161,12 @@ def dispatch_pending(
             report.reasons.append(str(exc))
             paused.add(channel)
             continue
-        _finish(engine, notification_id, status="sent", sent_at=utcnow(), last_error=None)
+        _finish(
+            engine,
+            notification_id,
+            status=NotificationStatus.SENT,
+            sent_at=utcnow(),
+            last_error=None,
+        )
         report.sent += 1
     return report

@@ -9,17 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-MODE_LABELS = {"paper": "Paper Trading", "live": "Live Trading", "backtest": "Backtest"}
+from trading_platform.contract import Mode, NotificationType, Priority
 
-HIGH = "HIGH"
-CRITICAL = "CRITICAL"
-NORMAL = "NORMAL"
+MODE_LABELS = {Mode.PAPER: "Paper Trading", Mode.LIVE: "Live Trading", Mode.BACKTEST: "Backtest"}
 
 
 @dataclass(frozen=True)
 class Message:
-    type: str
-    priority: str
+    type: NotificationType
+    priority: Priority
     text: str
 
 
@@ -44,7 +42,7 @@ def trade_entry(
         f"[{bot_name}] {side.upper()} {_amount(amount)} {symbol} @ {_price(price)} "
         f"({MODE_LABELS.get(mode, mode)})"
     )
-    return Message("TRADE_ENTRY", HIGH, text)
+    return Message(NotificationType.TRADE_ENTRY, Priority.HIGH, text)
 
 
 def trade_exit(
@@ -67,29 +65,48 @@ def trade_exit(
         f"[{bot_name}] {side.upper()} {_amount(amount)} {symbol} @ {_price(price)} "
         f"(P&L: {float(pnl):,.2f} / {percent:+.2f}%) ({MODE_LABELS.get(mode, mode)})"
     )
-    return Message("TRADE_EXIT", HIGH, text)
+    return Message(NotificationType.TRADE_EXIT, Priority.HIGH, text)
 
 
 def bot_error(bot_name: str, kind: str, detail: str) -> Message:
-    """``[Bot Name] START_ERROR: ...``; ``kind`` is e.g. START_ERROR, RUN_ERROR."""
-    return Message("ERROR", CRITICAL, f"[{bot_name}] {kind}: {detail}")
+    """``[Bot Name] START_ERROR: ...``; ``kind`` is a ``contract.ErrorKind``."""
+    return Message(NotificationType.ERROR, Priority.CRITICAL, f"[{bot_name}] {kind}: {detail}")
 
 
 def bot_restarted(bot_name: str, detail: str) -> Message:
-    return Message("BOT_RESTARTED", HIGH, f"[{bot_name}] RESTARTED: {detail}")
+    return Message(
+        NotificationType.BOT_RESTARTED, Priority.HIGH, f"[{bot_name}] RESTARTED: {detail}"
+    )
 
 
 def restarts_exhausted(bot_name: str, detail: str) -> Message:
-    return Message("RESTARTS_EXHAUSTED", CRITICAL, f"[{bot_name}] RESTARTS_EXHAUSTED: {detail}")
+    return Message(
+        NotificationType.RESTARTS_EXHAUSTED,
+        Priority.CRITICAL,
+        f"[{bot_name}] RESTARTS_EXHAUSTED: {detail}",
+    )
 
 
 def invalid_config(bot_name: str, detail: str) -> Message:
-    return Message("INVALID_CONFIG", CRITICAL, f"[{bot_name}] INVALID_CONFIG: {detail}")
+    return Message(
+        NotificationType.INVALID_CONFIG, Priority.CRITICAL, f"[{bot_name}] INVALID_CONFIG: {detail}"
+    )
 
 
 def bot_unhealthy(bot_name: str, detail: str) -> Message:
-    return Message("BOT_UNHEALTHY", CRITICAL, f"[{bot_name}] UNHEALTHY: {detail}")
+    return Message(
+        NotificationType.BOT_UNHEALTHY, Priority.CRITICAL, f"[{bot_name}] UNHEALTHY: {detail}"
+    )
 
 
 def data_feed_failure(bot_name: str, detail: str) -> Message:
-    return Message("DATA_FEED_FAILURE", CRITICAL, f"[{bot_name}] DATA_FEED_FAILURE: {detail}")
+    return Message(
+        NotificationType.DATA_FEED_FAILURE,
+        Priority.CRITICAL,
+        f"[{bot_name}] DATA_FEED_FAILURE: {detail}",
+    )
+
+
+def bot_stopped(bot_name: str, detail: str) -> Message:
+    """``[Bot Name] STOPPED: run 1a2b3c4d cancelled``: the bot's run was cancelled."""
+    return Message(NotificationType.BOT_STOPPED, Priority.NORMAL, f"[{bot_name}] STOPPED: {detail}")

@@ -12,15 +12,20 @@ import datetime as dt
 
 from sqlalchemy import Engine, select
 
+from trading_platform.contract import Channel, NotificationStatus
 from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import Notification, TradingBot, User
 from trading_platform.db.types import utcnow
 from trading_platform.notifications.messages import Message
 
-CHANNELS = ("telegram", "email")
+
+def run_error_key(run_id: str) -> str:
+    """The dedupe key of a run's failure: the bot runner, the failure hook and the run-failure
+    sensor each report it, and the owner hears of it once."""
+    return f"run-error:{run_id}"
 
 
-def recipients(engine: Engine, bot_id: int | None) -> tuple[int | None, list[str]]:
+def recipients(engine: Engine, bot_id: int | None) -> tuple[int | None, list[Channel]]:
     """The bot's owner and the channels they can be reached on."""
     if bot_id is None:
         return None, []
@@ -34,9 +39,9 @@ def recipients(engine: Engine, bot_id: int | None) -> tuple[int | None, list[str
         return None, []
     channels = []
     if row.telegram_user_id:
-        channels.append("telegram")
+        channels.append(Channel.TELEGRAM)
     if row.email:
-        channels.append("email")
+        channels.append(Channel.EMAIL)
     return row.id, channels
 
 
@@ -61,7 +66,7 @@ def enqueue(
             "type": message.type,
             "priority": message.priority,
             "text": message.text,
-            "status": "pending",
+            "status": NotificationStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "dedupe_key": f"{dedupe_key}:{channel}"[:200],

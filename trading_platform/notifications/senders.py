@@ -2,19 +2,20 @@
 
 A sender raises :class:`TransientError` for failures worth retrying (network, 5xx, 429 with
 the server's ``retry_after``) and :class:`PermanentError` for those that will not get better
-(bad token, unknown chat).  Tokens and passwords come from the environment and appear in no
-message, log or database row.
+(bad token, unknown chat).  Tokens and passwords come from the environment (the Dagster
+resources hand them over) and appear in no message, log or database row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
+
+from trading_platform.contract import Channel
 
 
 class TransientError(Exception):
@@ -28,7 +29,7 @@ class PermanentError(Exception):
 
 
 class Sender(Protocol):
-    channel: str
+    channel: Channel
 
     def send(self, address: str, text: str) -> None: ...
 
@@ -40,14 +41,14 @@ class TelegramSender:
     token: str
     base_url: str = "https://api.telegram.org/bot"
     timeout: float = 10.0
-    channel: str = "telegram"
+    channel: Channel = Channel.TELEGRAM
 
     @classmethod
-    def from_environment(cls) -> TelegramSender | None:
-        token = os.environ.get("TELEGRAM_BOT_TOKEN")
+    def from_settings(cls, token: str, base_url: str | None = None) -> TelegramSender | None:
+        """The sender, or ``None`` (Telegram off) without a token."""
         if not token:
             return None
-        return cls(token, os.environ.get("TELEGRAM_API_BASE_URL", cls.base_url))
+        return cls(token, base_url if base_url is not None else cls.base_url)
 
     def send(self, address: str, text: str) -> None:
         try:
@@ -106,21 +107,31 @@ class EmailSender:
     sender: str = "trading-platform@localhost"
     tls: str = "none"
     timeout: float = 10.0
-    channel: str = "email"
+    channel: Channel = Channel.EMAIL
 
     @classmethod
-    def from_environment(cls) -> EmailSender | None:
-        host = os.environ.get("SMTP_HOST")
+    def from_settings(
+        cls,
+        host: str,
+        *,
+        port: int = 587,
+        user: str | None = None,
+        password: str | None = None,
+        sender: str | None = None,
+        tls: str | None = None,
+    ) -> EmailSender | None:
+        """The sender, or ``None`` (e-mail off) without a host.  ``tls`` unset means
+        ``starttls`` with a user and ``none`` without; empty user and password mean none."""
         if not host:
             return None
-        user = os.environ.get("SMTP_USER") or None
+        user = user or None
         return cls(
             host=host,
-            port=int(os.environ.get("SMTP_PORT", "587")),
+            port=port,
             user=user,
-            password=os.environ.get("SMTP_PASSWORD") or None,
-            sender=os.environ.get("SMTP_FROM", cls.sender),
-            tls=os.environ.get("SMTP_TLS", "starttls" if user else "none").lower(),
+            password=password or None,
+            sender=sender if sender is not None else cls.sender,
+            tls=(tls if tls is not None else ("starttls" if user else "none")).lower(),
         )
 
     def send(self, address: str, text: str) -> None:

@@ -12,7 +12,6 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    RunsFilter,
     TableColumn,
     TableRecord,
     TableSchema,
@@ -22,7 +21,7 @@ from dagster import (
 from trading_platform.monitoring import health as health_rules
 from trading_platform.monitoring import snapshots
 from trading_platform.notifications import messages, outbox
-from trading_platform.orchestration.reconcile import ACTIVE_STATUSES
+from trading_platform.orchestration import runs
 from trading_platform.orchestration.resources import BotDatabase
 
 GROUP = "trading"
@@ -43,23 +42,6 @@ trading_positions = AssetSpec(
 SOURCE_SPECS = [trading_bots, trading_trades, trading_positions]
 
 
-def active_bot_ids(instance) -> set[int]:  # type: ignore[no-untyped-def]
-    from dagster import DagsterRunStatus
-
-    records = instance.get_run_records(
-        filters=RunsFilter(
-            tags={"trading/managed": "true"},
-            statuses=[DagsterRunStatus(status) for status in ACTIVE_STATUSES],
-        )
-    )
-    ids = set()
-    for record in records:
-        value = record.dagster_run.tags.get("trading/bot_id", "")
-        if value.isdigit():
-            ids.add(int(value))
-    return ids
-
-
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
     return MetadataValue.table(
         records=[TableRecord(dict(row)) for row in rows],
@@ -74,7 +56,7 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
 )
 def bot_health(context: AssetExecutionContext, bot_database: BotDatabase) -> MaterializeResult:
     engine = bot_database.engine()
-    rows = health_rules.bot_health(engine, active_bot_ids(context.instance))
+    rows = health_rules.bot_health(engine, runs.active_bot_ids(context.instance))
     counts = health_rules.counts(rows)
     for row in health_rules.stale_heartbeats(rows):
         if row.last_heartbeat is None:

@@ -5,14 +5,15 @@ from collections.abc import Callable
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from trading_platform.monitoring import health as health_rules
-from trading_platform.orchestration.assets import active_bot_ids, bot_health
+from trading_platform.orchestration import runs
+from trading_platform.orchestration.assets import bot_health
 from trading_platform.orchestration.resources import BotDatabase
 
 Rule = Callable[[list[health_rules.BotHealth]], list[health_rules.BotHealth]]
 
 
 def _evaluate(context, bot_database: BotDatabase, rule: Rule, what: str, ok: str):  # type: ignore[no-untyped-def]
-    rows = health_rules.bot_health(bot_database.engine(), active_bot_ids(context.instance))
+    rows = health_rules.bot_health(bot_database.engine(), runs.active_bot_ids(context.instance))
     failing = rule(rows)
     names = ", ".join(f"{row.name} (#{row.bot_id}): {row.problem}" for row in failing[:50])
     return AssetCheckResult(

@@ -2,19 +2,9 @@
 
 from dagster import HookContext, failure_hook
 
+from trading_platform.contract import ErrorKind
 from trading_platform.notifications import messages, outbox
-
-
-def wants_error_notifications(run_config: dict) -> bool:
-    snapshot = run_config.get("ops", {}).get("run_bot", {}).get("config", {}).get("snapshot", {})
-    return (snapshot.get("notifications") or {}).get("error_notifications", True)
-
-
-def bot_of_run(tags: dict[str, str]) -> tuple[int | None, str]:
-    bot_id = tags.get("trading/bot_id")
-    return (int(bot_id) if bot_id and bot_id.isdigit() else None), tags.get(
-        "trading/bot_name", "bot"
-    )
+from trading_platform.orchestration.runs import bot_of_run, wants_error_notifications
 
 
 @failure_hook(required_resource_keys={"bot_database"})
@@ -23,13 +13,13 @@ def notify_op_failure(context: HookContext) -> None:
     if run is None:
         return
     bot_id, name = bot_of_run(run.tags)
-    if bot_id is None or not wants_error_notifications(run.run_config):
+    if bot_id is None or not wants_error_notifications(run):
         return
     error = context.op_exception
     detail = f"{type(error).__name__}: {error}" if error else "op failed"
     outbox.enqueue(
         context.resources.bot_database.engine(),
-        messages.bot_error(name, "RUN_ERROR", detail),
+        messages.bot_error(name, ErrorKind.RUN_ERROR, detail),
         bot_id=bot_id,
-        dedupe_key=f"run-error:{context.run_id}",
+        dedupe_key=outbox.run_error_key(context.run_id),
     )

@@ -1,27 +1,20 @@
 """``bot_run``: one long-running op that runs one bot with the snapshot the sensor validated."""
 
-from typing import Any
-
-from dagster import Config, OpExecutionContext, in_process_executor, job, op
+from dagster import OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.config import BotConfig
+from trading_platform.contract import RunTag
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.runner import BotRunner
 from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-
-#: set on a run that failed in a way a restart cannot fix (e.g. rejected credentials)
-FATAL_TAG = "trading/fatal"
+from trading_platform.orchestration.runs import RUN_BOT_OP, YES, BotRunConfig
 
 
-class BotRunConfig(Config):
-    """The validated configuration snapshot the run executes (the audit record, no secrets)."""
-
-    snapshot: dict[str, Any]
-    incarnation: int = 0
-
-
-@op(description="Run one trading bot until it is stopped (or, for backtests, to the end).")
+@op(
+    name=RUN_BOT_OP,
+    description="Run one trading bot until it is stopped (or, for backtests, to the end).",
+)
 def run_bot(
     context: OpExecutionContext,
     config: BotRunConfig,
@@ -46,7 +39,7 @@ def run_bot(
         outcome = runner.run()
     except FatalBotError:
         # tells trading_bots_sensor not to relaunch until the config changes
-        context.instance.add_run_tags(context.run_id, {FATAL_TAG: "true"})
+        context.instance.add_run_tags(context.run_id, {RunTag.FATAL: YES})
         raise
     context.log.info(f"bot {bot.bot_id} ended: {outcome.status} ({outcome.reason})")
 
@@ -54,7 +47,7 @@ def run_bot(
 @job(
     executor_def=in_process_executor,
     description="One trading bot as one long-running run; launched by trading_bots_sensor.",
-    tags={"trading/managed": "true"},
+    tags={RunTag.MANAGED: YES},
     hooks={notify_op_failure},
 )
 def bot_run() -> None:

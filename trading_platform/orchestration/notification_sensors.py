@@ -1,11 +1,9 @@
 """Getting notifications out: the dispatcher sensor, run-status sensors and the failure hook.
 
 Run-status sensors see what hooks cannot (a killed run worker, a cancel); the failure hook
-catches an op exception inside the run.  Both enqueue with the dedupe key
-``run-error:<run id>``, which the bot runner uses too, so one failure is one message.
+catches an op exception inside the run.  Both enqueue with ``outbox.run_error_key``, which the
+bot runner uses too, so one failure is one message.
 """
-
-import os
 
 from dagster import (
     DagsterRunStatus,
@@ -19,18 +17,22 @@ from dagster import (
     sensor,
 )
 
+from trading_platform.contract import ErrorKind
 from trading_platform.notifications import messages, outbox
 from trading_platform.notifications.dispatcher import dispatch_pending
-from trading_platform.notifications.senders import EmailSender, TelegramSender
-from trading_platform.orchestration.hooks import bot_of_run, wants_error_notifications
+from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-
-DISPATCH_INTERVAL_SECONDS = int(os.environ.get("TRADING_NOTIFY_INTERVAL_SECONDS", "10"))
+from trading_platform.orchestration.resources import (
+    BotDatabase,
+    EmailResource,
+    PlatformSettings,
+    TelegramResource,
+)
+from trading_platform.orchestration.runs import bot_of_run, wants_error_notifications
 
 
 @sensor(
-    minimum_interval_seconds=DISPATCH_INTERVAL_SECONDS,
+    minimum_interval_seconds=TIMING.notify_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
     description="Sends pending notifications (Telegram, e-mail) with retries and backoff.",
 )
@@ -38,16 +40,18 @@ def notification_dispatcher(
     context: SensorEvaluationContext,
     bot_database: BotDatabase,
     platform_settings: PlatformSettings,
+    telegram: TelegramResource,
+    email: EmailResource,
 ) -> SkipReason:
     senders = {
         sender.channel: sender
-        for sender in (TelegramSender.from_environment(), EmailSender.from_environment())
+        for sender in (telegram.sender(), email.sender())
         if sender is not None
     }
     report = dispatch_pending(
         bot_database.engine(),
         senders,
-        backoff_seconds=platform_settings.notification_backoff_seconds,
+        backoff_seconds=platform_settings.notification_backoff(),
     )
     summary = (
         f"notifications: sent={report.sent} retried={report.retried} failed={report.failed} "
@@ -66,14 +70,16 @@ def notification_dispatcher(
 def bot_run_failure_sensor(context: RunFailureSensorContext, bot_database: BotDatabase) -> None:
     run = context.dagster_run
     bot_id, name = bot_of_run(run.tags)
-    if bot_id is None or not wants_error_notifications(run.run_config):
+    if bot_id is None or not wants_error_notifications(run):
         return
     detail = context.failure_event.message or "run failed"
     outbox.enqueue(
         bot_database.engine(),
-        messages.bot_error(name, "RUN_ERROR", f"run {run.run_id[:8]} failed: {detail}"[:1000]),
+        messages.bot_error(
+            name, ErrorKind.RUN_ERROR, f"run {run.run_id[:8]} failed: {detail}"[:1000]
+        ),
         bot_id=bot_id,
-        dedupe_key=f"run-error:{run.run_id}",
+        dedupe_key=outbox.run_error_key(run.run_id),
     )
 
 
@@ -90,9 +96,7 @@ def bot_run_canceled_sensor(context: RunStatusSensorContext, bot_database: BotDa
         return
     outbox.enqueue(
         bot_database.engine(),
-        messages.Message(
-            "BOT_STOPPED", messages.NORMAL, f"[{name}] STOPPED: run {run.run_id[:8]} cancelled"
-        ),
+        messages.bot_stopped(name, f"run {run.run_id[:8]} cancelled"),
         bot_id=bot_id,
         dedupe_key=f"run-canceled:{run.run_id}",
     )

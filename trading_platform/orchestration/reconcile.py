@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dagster import DagsterRunStatus
+
 from trading_platform.config import BotConfig
+from trading_platform.contract import BotStatus, Mode, NotificationType
 from trading_platform.db.bots import BotRow
 from trading_platform.errors import ConfigError
 
-ACTIVE_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+CANCELING = DagsterRunStatus.CANCELING
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,18 @@ class ActiveRun:
     run_id: str
     bot_id: int
     config_hash: str
-    status: str
+    status: DagsterRunStatus
     incarnation: int
     started_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    """How a bot's newest run ended; ``fatal``: failed in a way a restart cannot fix (the run
+    tagged itself ``RunTag.FATAL`` and recorded the error)."""
+
+    status: DagsterRunStatus
+    fatal: bool = False
 
 
 @dataclass
@@ -72,12 +84,12 @@ class Cancel:
 @dataclass(frozen=True)
 class StatusChange:
     bot_id: int
-    status: str
+    status: BotStatus
     reason: str
     error: str | None = None
     restart_count: int | None = None
-    only_from: tuple[str, ...] | None = None
-    notify: str | None = None  # notification type, when an operator must hear of it
+    only_from: tuple[BotStatus, ...] | None = None
+    notify: NotificationType | None = None  # when an operator must hear of it
     dedupe_key: str | None = None  # names the event, so it is notified once
     bot_name: str = ""
 
@@ -114,9 +126,8 @@ def run_key(bot_id: int, config_hash: str, incarnation: int) -> str:
     return f"bot-{bot_id}-{config_hash[:12]}-{incarnation}"
 
 
-#: how a finished run ended: ``SUCCESS``, ``FAILURE`` or ``CANCELED`` (Dagster's words), or
-#: ``FATAL``: failed in a way a restart cannot fix (the run recorded the error itself)
-EndedRunLookup = Callable[[int], str | None]
+#: how the newest run of a bot ended (``None``: it has none)
+EndedRunLookup = Callable[[int], EndedRun | None]
 
 
 def reconcile(
@@ -161,7 +172,7 @@ def reconcile(
     for bot_id, runs in runs_by_bot.items():
         if bot_id not in seen_ids:
             for run in runs:
-                if run.status != "CANCELING":
+                if run.status != CANCELING:
                     plan.cancels.append(Cancel(run.run_id, bot_id, "bot deleted"))
                     plan.count("stopped")
             plan.memory.pop(bot_id, None)
@@ -182,35 +193,39 @@ def _handle_invalid(
 ) -> None:
     plan.count("invalid")
     for run in runs:
-        if run.status != "CANCELING":
+        if run.status != CANCELING:
             plan.cancels.append(Cancel(run.run_id, bot.id, f"invalid config: {error}"))
     if not state.invalid_reported:
         state.invalid_reported = True
         plan.status_changes.append(
             StatusChange(
                 bot.id,
-                "error",
+                BotStatus.ERROR,
                 f"invalid config: {error}",
                 error=f"invalid config: {error}",
-                notify="INVALID_CONFIG",
+                notify=NotificationType.INVALID_CONFIG,
                 bot_name=bot.name,
                 dedupe_key=f"invalid:{bot.id}:{state.config_hash[:16]}",
             )
         )
 
 
+#: what a bot's status may be while a run holds it
+_RUN_HELD = (BotStatus.STARTING, BotStatus.RUNNING, BotStatus.STOPPING)
+
+
 def _handle_disabled(bot: BotRow, runs: list[ActiveRun], plan: Plan) -> None:
     for run in runs:
-        if run.status != "CANCELING":
+        if run.status != CANCELING:
             plan.cancels.append(Cancel(run.run_id, bot.id, "bot disabled"))
             plan.count("stopped")
-    if not runs and bot.status in ("starting", "running", "stopping"):
+    if not runs and bot.status in _RUN_HELD:
         plan.status_changes.append(
             StatusChange(
                 bot.id,
-                "stopped",
+                BotStatus.STOPPED,
                 "bot disabled and no run is active",
-                only_from=("starting", "running", "stopping"),
+                only_from=_RUN_HELD,
             )
         )
 
@@ -228,18 +243,20 @@ def _handle_enabled(
     current = [run for run in runs if run.config_hash == config.config_hash]
     stale = [run for run in runs if run.config_hash != config.config_hash]
     for run in stale:
-        if run.status != "CANCELING":
+        if run.status != CANCELING:
             plan.cancels.append(Cancel(run.run_id, bot.id, "config changed (hot reload)"))
     # more than one run of the same config (never expected): keep the newest
     current.sort(key=lambda run: run.incarnation)
     for run in current[:-1]:
-        if run.status != "CANCELING":
+        if run.status != CANCELING:
             plan.cancels.append(Cancel(run.run_id, bot.id, "duplicate run of the same bot"))
     current = current[-1:]
 
     if current:
         run = current[0]
-        if run.status == "STARTED" and _heartbeat_stale(bot, config, run, timestamp, policy):
+        if run.status == DagsterRunStatus.STARTED and _heartbeat_stale(
+            bot, config, run, timestamp, policy
+        ):
             plan.cancels.append(
                 Cancel(run.run_id, bot.id, "heartbeat stale: run presumed hung, restarting")
             )
@@ -249,13 +266,14 @@ def _handle_enabled(
     if state.launched_key is not None:
         ended = last_run_status(bot.id)
         state.launched_key = None
-        if ended == "SUCCESS" and config.mode == "backtest":
-            state.completed = True
-        elif ended == "FAILURE":
-            _record_failure(bot, config, state, plan, timestamp, policy, "run failed")
-        elif ended == "FATAL":
+        status = ended.status if ended is not None else None
+        if ended is not None and ended.fatal:
             state.gave_up = True
             plan.count("gave_up")
+        elif status == DagsterRunStatus.SUCCESS and config.mode == Mode.BACKTEST:
+            state.completed = True
+        elif status == DagsterRunStatus.FAILURE:
+            _record_failure(bot, config, state, plan, timestamp, policy, "run failed")
     if state.completed or state.gave_up:
         return
     if state.retry_at is not None and timestamp < state.retry_at:
@@ -307,11 +325,13 @@ def _record_failure(
         plan.status_changes.append(
             StatusChange(
                 bot.id,
-                "error",
+                BotStatus.ERROR,
                 message,
                 error=message,
                 restart_count=failures - 1,
-                notify="RESTARTS_EXHAUSTED" if config.notifications.error_notifications else None,
+                notify=NotificationType.RESTARTS_EXHAUSTED
+                if config.notifications.error_notifications
+                else None,
                 bot_name=bot.name,
                 dedupe_key=f"exhausted:{bot.id}:{state.config_hash[:16]}",
             )
@@ -322,11 +342,13 @@ def _record_failure(
     plan.status_changes.append(
         StatusChange(
             bot.id,
-            "starting",
+            BotStatus.STARTING,
             f"{what}; restart {failures}/{config.max_restarts} in {delay:.0f} s",
             error=what,
             restart_count=failures,
-            notify="BOT_RESTARTED" if config.notifications.error_notifications else None,
+            notify=NotificationType.BOT_RESTARTED
+            if config.notifications.error_notifications
+            else None,
             bot_name=bot.name,
             dedupe_key=f"restart:{bot.id}:{state.config_hash[:16]}:{failures}",
         )

@@ -1,43 +1,83 @@
-"""Resources the sensor, jobs and assets declare as typed parameters."""
+"""Resources the sensors, the jobs and the assets declare as typed parameters.
 
+Each field is one runtime setting; ``definitions.py`` feeds it from its environment variable
+with ``EnvVar`` (see ``environment.py``), and its default is what the README documents for an
+unset variable.  Dagster builds a new resource object for every run and every sensor tick.
+"""
+
+import functools
 import os
 from pathlib import Path
 
 from dagster import ConfigurableResource
+from pydantic import Field
 from sqlalchemy import Engine
 
 from trading_platform.db.engine import cached_engine, database_url
+from trading_platform.notifications.senders import EmailSender, TelegramSender
 from trading_platform.orchestration.reconcile import Policy
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
 
 
 class BotDatabase(ConfigurableResource):
-    """The bot database. ``url`` comes from ``EnvVar("TRADING_DATABASE_URL")`` when set (it may
-    hold a password, so it is never written into run config); otherwise SQLite under
-    ``TRADING_HOME``."""
+    """The bot database."""
 
-    url: str | None = None
+    url: str | None = Field(
+        default=None,
+        description="TRADING_DATABASE_URL (may hold a password); unset: SQLite under TRADING_HOME",
+    )
 
     def engine(self) -> Engine:
         return cached_engine(self.url or database_url())
 
 
-class PlatformSettings(ConfigurableResource):
-    """Restart policy, notification retry backoff and plugin paths (``TRADING_*`` environment
-    variables)."""
+def _number(text: str, variable: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{variable}: expected a number, found {text!r}") from None
 
-    strategy_paths: str = ""
-    restart_backoff_seconds: float = 10.0
-    restart_backoff_max_seconds: float = 300.0
-    stale_heartbeat_factor: float = 3.0
-    notification_backoff_seconds: float = 5.0
+
+class PlatformSettings(ConfigurableResource):
+    """Plugin paths, the restart policy and the notification retry backoff.
+
+    The numbers are text: a Dagster config float cannot be fed by an ``EnvVar``, and these
+    settings take fractions (``TRADING_RESTART_BACKOFF_SECONDS=0.5``)."""
+
+    strategy_paths: str = Field(
+        default="", description="TRADING_STRATEGY_PATHS: plugin directories, separated by ':'"
+    )
+    restart_backoff_seconds: str = Field(
+        default="10", description="TRADING_RESTART_BACKOFF_SECONDS: first restart delay"
+    )
+    restart_backoff_max_seconds: str = Field(
+        default="300", description="TRADING_RESTART_BACKOFF_MAX_SECONDS: longest restart delay"
+    )
+    stale_heartbeat_factor: str = Field(
+        default="3",
+        description="TRADING_STALE_HEARTBEAT_FACTOR: a run whose heartbeat is older than this "
+        "many heartbeat intervals is presumed hung and restarted",
+    )
+    notification_backoff_seconds: str = Field(
+        default="5",
+        description="TRADING_NOTIFICATION_BACKOFF_SECONDS: first retry delay of a message",
+    )
 
     def policy(self) -> Policy:
         return Policy(
-            backoff_seconds=self.restart_backoff_seconds,
-            backoff_max_seconds=self.restart_backoff_max_seconds,
-            stale_heartbeat_factor=self.stale_heartbeat_factor,
+            backoff_seconds=_number(
+                self.restart_backoff_seconds, "TRADING_RESTART_BACKOFF_SECONDS"
+            ),
+            backoff_max_seconds=_number(
+                self.restart_backoff_max_seconds, "TRADING_RESTART_BACKOFF_MAX_SECONDS"
+            ),
+            stale_heartbeat_factor=_number(
+                self.stale_heartbeat_factor, "TRADING_STALE_HEARTBEAT_FACTOR"
+            ),
         )
+
+    def notification_backoff(self) -> float:
+        return _number(self.notification_backoff_seconds, "TRADING_NOTIFICATION_BACKOFF_SECONDS")
 
     def registry(self) -> StrategyRegistry:
         paths = [Path(p) for p in self.strategy_paths.split(os.pathsep) if p]
@@ -45,12 +85,43 @@ class PlatformSettings(ConfigurableResource):
         return registry
 
 
-def settings_from_environment() -> PlatformSettings:
-    env = os.environ
-    return PlatformSettings(
-        strategy_paths=env.get("TRADING_STRATEGY_PATHS", ""),
-        restart_backoff_seconds=float(env.get("TRADING_RESTART_BACKOFF_SECONDS", "10")),
-        restart_backoff_max_seconds=float(env.get("TRADING_RESTART_BACKOFF_MAX_SECONDS", "300")),
-        stale_heartbeat_factor=float(env.get("TRADING_STALE_HEARTBEAT_FACTOR", "3")),
-        notification_backoff_seconds=float(env.get("TRADING_NOTIFICATION_BACKOFF_SECONDS", "5")),
+# Dagster builds the resource objects anew for every tick; the senders they hand out are
+# built once per process and setting (the settings cannot change while a process lives).
+_telegram_sender = functools.lru_cache(maxsize=4)(TelegramSender.from_settings)
+_email_sender = functools.lru_cache(maxsize=4)(EmailSender.from_settings)
+
+
+class TelegramResource(ConfigurableResource):
+    """Telegram through python-telegram-bot; off without a token."""
+
+    bot_token: str = Field(default="", description="TELEGRAM_BOT_TOKEN (secret)")
+    api_base_url: str = Field(
+        default=TelegramSender.base_url,
+        description="TELEGRAM_API_BASE_URL, e.g. a local Bot API server (http://host:port/bot)",
     )
+
+    def sender(self) -> TelegramSender | None:
+        return _telegram_sender(self.bot_token, self.api_base_url)
+
+
+class EmailResource(ConfigurableResource):
+    """E-mail through SMTP; off without a host."""
+
+    host: str = Field(default="", description="SMTP_HOST")
+    port: int = Field(default=587, description="SMTP_PORT")
+    user: str = Field(default="", description="SMTP_USER")
+    password: str = Field(default="", description="SMTP_PASSWORD (secret)")
+    from_address: str = Field(default=EmailSender.sender, description="SMTP_FROM")
+    tls: str | None = Field(
+        default=None, description="SMTP_TLS: starttls (default with a user), ssl or none"
+    )
+
+    def sender(self) -> EmailSender | None:
+        return _email_sender(
+            self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            sender=self.from_address,
+            tls=self.tls,
+        )

@@ -1,7 +1,5 @@
 """Schedules that materialize health every minute and performance every five (env cron)."""
 
-import os
-
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -11,6 +9,7 @@ from dagster import (
 )
 
 from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
+from trading_platform.orchestration.environment import TIMING
 
 # In process: each asset is a few queries, and the multiprocess executor would start one
 # more process per asset on every tick (each importing the platform, seconds of CPU).
@@ -28,14 +27,14 @@ performance_job = define_asset_job(
 bot_health_schedule = ScheduleDefinition(
     name="bot_health_schedule",
     job=bot_health_job,
-    cron_schedule=os.environ.get("TRADING_HEALTH_CRON", "* * * * *"),
+    cron_schedule=TIMING.health_cron,
     default_status=DefaultScheduleStatus.RUNNING,
     description="bot_health and its checks (TRADING_HEALTH_CRON, default every minute).",
 )
 performance_schedule = ScheduleDefinition(
     name="performance_schedule",
     job=performance_job,
-    cron_schedule=os.environ.get("TRADING_PERFORMANCE_CRON", "*/5 * * * *"),
+    cron_schedule=TIMING.performance_cron,
     default_status=DefaultScheduleStatus.RUNNING,
     description="bot_performance -> portfolio_pnl (TRADING_PERFORMANCE_CRON, default 5 min).",
 )

@@ -8,14 +8,11 @@ coordinator, status changes are written with their audit rows.
 
 import datetime as dt
 import json
-import os
 from typing import Any
 
 from dagster import (
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -27,28 +24,23 @@ from trading_platform.config import (
     config_hash,
     validate_bot_config,
 )
+from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow, get_bots
 from trading_platform.db.status import update_bot_status
 from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
-from trading_platform.orchestration.jobs import FATAL_TAG, bot_run
-from trading_platform.orchestration.reconcile import (
-    ACTIVE_STATUSES,
-    ActiveRun,
-    BotMemory,
-    Launch,
-    reconcile,
-)
+from trading_platform.orchestration import runs
+from trading_platform.orchestration.environment import TIMING
+from trading_platform.orchestration.jobs import bot_run
+from trading_platform.orchestration.reconcile import BotMemory, Launch, reconcile
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.orchestration.runs import run_tags  # benchmarks import it from here
 from trading_platform.strategy_handler import StrategyRegistry
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("TRADING_SENSOR_INTERVAL_SECONDS", "15"))
-MANAGED_TAG = "trading/managed"
-_ACTIVE = [DagsterRunStatus(status) for status in ACTIVE_STATUSES]
 NOTIFICATIONS = {
-    "BOT_RESTARTED": messages.bot_restarted,
-    "RESTARTS_EXHAUSTED": messages.restarts_exhausted,
-    "INVALID_CONFIG": messages.invalid_config,
+    NotificationType.BOT_RESTARTED: messages.bot_restarted,
+    NotificationType.RESTARTS_EXHAUSTED: messages.restarts_exhausted,
+    NotificationType.INVALID_CONFIG: messages.invalid_config,
 }
 
 # Validation results by (registry, desired hash): unchanged bots are not re-validated every
@@ -84,73 +76,10 @@ def validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfi
     return desired_hash, cached
 
 
-def run_tags(launch: Launch) -> dict[str, str]:
-    config = launch.config
-    return {
-        MANAGED_TAG: "true",
-        "trading/bot_id": str(launch.bot_id),
-        "trading/bot_name": config.name[:200],
-        "trading/config_hash": config.config_hash,
-        "trading/strategy": config.strategy_class,
-        "trading/mode": config.mode,
-        "trading/incarnation": str(launch.incarnation),
-    }
-
-
 def run_request(launch: Launch) -> RunRequest:
     return RunRequest(
-        run_key=launch.run_key,
-        run_config={
-            "ops": {
-                "run_bot": {
-                    "config": {
-                        "snapshot": launch.config.run_config(),
-                        "incarnation": launch.incarnation,
-                    }
-                }
-            }
-        },
-        tags=run_tags(launch),
+        run_key=launch.run_key, run_config=runs.run_config(launch), tags=run_tags(launch)
     )
-
-
-def _active_runs(context: SensorEvaluationContext) -> list[ActiveRun]:
-    records = context.instance.get_run_records(
-        filters=RunsFilter(tags={MANAGED_TAG: "true"}, statuses=_ACTIVE)
-    )
-    runs = []
-    for record in records:
-        tags = record.dagster_run.tags
-        try:
-            bot_id = int(tags["trading/bot_id"])
-        except (KeyError, ValueError):
-            continue
-        started = record.start_time
-        runs.append(
-            ActiveRun(
-                run_id=record.dagster_run.run_id,
-                bot_id=bot_id,
-                config_hash=tags.get("trading/config_hash", ""),
-                status=record.dagster_run.status.value,
-                incarnation=int(tags.get("trading/incarnation", "0")),
-                started_at=dt.datetime.fromtimestamp(started, dt.UTC) if started else None,
-            )
-        )
-    return runs
-
-
-def _last_run_status(context: SensorEvaluationContext):  # type: ignore[no-untyped-def]
-    def lookup(bot_id: int) -> str | None:
-        records = context.instance.get_run_records(
-            filters=RunsFilter(tags={MANAGED_TAG: "true", "trading/bot_id": str(bot_id)}),
-            limit=1,
-        )
-        if not records:
-            return None
-        run = records[0].dagster_run
-        return "FATAL" if run.tags.get(FATAL_TAG) == "true" else run.status.value
-
-    return lookup
 
 
 def _load_memory(cursor: str | None) -> dict[int, BotMemory]:
@@ -166,7 +95,7 @@ def _dump_memory(memory: dict[int, BotMemory]) -> str:
 
 @sensor(
     job=bot_run,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    minimum_interval_seconds=TIMING.sensor_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
     description="Reconciles trading_bots with the bot runs: launch, hot reload, stop, restart.",
 )
@@ -182,11 +111,11 @@ def trading_bots_sensor(
     plan = reconcile(
         rows,
         validated,
-        _active_runs(context),
+        runs.active_bot_runs(context.instance),
         _load_memory(context.cursor),
         now=dt.datetime.now(dt.UTC),
         policy=platform_settings.policy(),
-        last_run_status=_last_run_status(context),
+        last_run_status=runs.ended_run_lookup(context.instance),
     )
     for cancel in plan.cancels:
         context.instance.run_coordinator.cancel_run(cancel.run_id)
@@ -201,7 +130,7 @@ def trading_bots_sensor(
             restart_count=change.restart_count,
             only_from=change.only_from,
         )
-        if change.status == "error":
+        if change.status == BotStatus.ERROR:
             context.log.warning(f"bot {change.bot_id}: {change.reason}")
         if change.notify and change.dedupe_key:
             outbox.enqueue(

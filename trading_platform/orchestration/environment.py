@@ -1,0 +1,63 @@
+"""The one module of the Dagster layer that looks at the environment, and why it has to.
+
+Runtime settings (database URL, restart policy, plugin paths, Telegram and SMTP) are resource
+fields fed by ``EnvVar`` in ``definitions.py``: Dagster resolves a variable when a run or a
+sensor tick initializes the resource, and the repository snapshot the UI shows holds the
+variable's *name*, never its value, so the database password, ``TELEGRAM_BOT_TOKEN`` and
+``SMTP_PASSWORD`` stay out of run config, tags, logs and the UI.  An ``EnvVar`` has no default,
+though: an unset variable fails every run and tick that uses the resource
+(dagster-io/dagster#16232).  :func:`bind` therefore binds a field to its variable only when
+the variable exists; an unset variable leaves the field's default, which is the documented
+one.  It reads which variables exist, never their values.
+
+Sensor intervals and schedule crons are different: they are part of the definitions (the
+daemon reads them from the repository snapshot to decide when to tick, before any run or tick
+exists), and a resource is only built inside an execution, so they cannot be resources.
+:data:`TIMING` reads them here, once, when the code location loads.
+"""
+
+import os
+from dataclasses import dataclass
+
+from dagster import EnvVar
+
+#: what ``EnvVar("NAME")`` and ``EnvVar.int("NAME")`` (an ``int`` subclass) return; both
+#: have ``env_var_name``
+EnvValue = EnvVar | int
+
+
+def bind(**fields: EnvValue) -> dict[str, EnvValue]:
+    """Resource keyword arguments: each field bound to its ``EnvVar`` when that variable is
+    set, left out (so its default applies) when it is not."""
+    return {field: var for field, var in fields.items() if var.env_var_name in os.environ}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When the sensors tick and the schedules fire."""
+
+    #: ``TRADING_SENSOR_INTERVAL_SECONDS``: trading_bots_sensor's minimum interval
+    sensor_interval_seconds: int = 15
+    #: ``TRADING_NOTIFY_INTERVAL_SECONDS``: notification_dispatcher's minimum interval
+    notify_interval_seconds: int = 10
+    #: ``TRADING_HEALTH_CRON``: bot_health_schedule
+    health_cron: str = "* * * * *"
+    #: ``TRADING_PERFORMANCE_CRON``: performance_schedule
+    performance_cron: str = "*/5 * * * *"
+
+    @classmethod
+    def from_environment(cls) -> "Timing":
+        env, default = os.environ, cls()
+        return cls(
+            sensor_interval_seconds=int(
+                env.get("TRADING_SENSOR_INTERVAL_SECONDS", default.sensor_interval_seconds)
+            ),
+            notify_interval_seconds=int(
+                env.get("TRADING_NOTIFY_INTERVAL_SECONDS", default.notify_interval_seconds)
+            ),
+            health_cron=env.get("TRADING_HEALTH_CRON", default.health_cron),
+            performance_cron=env.get("TRADING_PERFORMANCE_CRON", default.performance_cron),
+        )
+
+
+TIMING = Timing.from_environment()
