@@ -27,11 +27,8 @@ from trading_platform.db.migrate import upgrade
 from trading_platform.db.models import TradingBot
 from trading_platform.orchestration.reconcile import BotMemory, Launch, run_key
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-from trading_platform.orchestration.sensors import (
-    run_tags,
-    trading_bots_sensor,
-    validate_row,
-)
+from trading_platform.orchestration.runs import run_tags
+from trading_platform.orchestration.sensors import trading_bots_sensor, validate_row
 from trading_platform.strategy_handler import load_registry
 
 CONFIG = {"params": {"fast": 5, "slow": 20}, "data": {"pace_seconds": 1.0}}

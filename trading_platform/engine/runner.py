@@ -180,7 +180,8 @@ class BotRunner:
             self._persist_position()
             self.status(BotStatus.ERROR, f"run failed: {error}", error=error)
             self.notify_error(
-                messages.bot_error(self.config.name, kind, error), f"run-error:{self.run_id}"
+                messages.bot_error(self.config.name, kind, error),
+                outbox.run_error_key(self.run_id),
             )
             raise
         except BaseException:

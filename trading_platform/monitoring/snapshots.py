@@ -24,6 +24,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, Float, Text, case, cast, func, insert, select
@@ -55,7 +56,7 @@ class BotPerformance:
     open_position: bool
 
 
-def _day(engine: Engine):  # type: ignore[no-untyped-def]
+def _day(engine: Engine) -> Any:
     if engine.dialect.name == "sqlite":
         return func.date(TradingTrade.executed_at)
     return func.date_trunc("day", TradingTrade.executed_at)
@@ -140,7 +141,7 @@ def compute(engine: Engine, periods_per_year: int = 365) -> list[BotPerformance]
                 realized_pnl=realized,
                 unrealized_pnl=equity - cash - cost,
                 trade_count=trades,
-                win_rate=(int(total.wins or 0) / trades) if trades else None,
+                win_rate=(int(total.wins or 0) / trades) if total and trades else None,
                 profit_factor=factor,
                 max_drawdown=max_drawdown(curve).relative,
                 sharpe=sharpe_ratio(returns, periods_per_year),

@@ -11,7 +11,11 @@ from decimal import Decimal
 
 from trading_platform.contract import Mode, NotificationType, Priority
 
-MODE_LABELS = {Mode.PAPER: "Paper Trading", Mode.LIVE: "Live Trading", Mode.BACKTEST: "Backtest"}
+MODE_LABELS: dict[str, str] = {
+    Mode.PAPER: "Paper Trading",
+    Mode.LIVE: "Live Trading",
+    Mode.BACKTEST: "Backtest",
+}
 
 
 @dataclass(frozen=True)

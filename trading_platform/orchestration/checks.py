@@ -12,7 +12,7 @@ from trading_platform.orchestration.resources import BotDatabase
 Rule = Callable[[list[health_rules.BotHealth]], list[health_rules.BotHealth]]
 
 
-def _evaluate(context, bot_database: BotDatabase, rule: Rule, what: str, ok: str):  # type: ignore[no-untyped-def]
+def _evaluate(context, bot_database: BotDatabase, rule: Rule, what: str, ok: str):
     rows = health_rules.bot_health(bot_database.engine(), runs.active_bot_ids(context.instance))
     failing = rule(rows)
     names = ", ".join(f"{row.name} (#{row.bot_id}): {row.problem}" for row in failing[:50])
@@ -31,7 +31,7 @@ def _evaluate(context, bot_database: BotDatabase, rule: Rule, what: str, ok: str
     asset=bot_health,
     description="Every enabled bot has a heartbeat younger than 3 x its heartbeat interval.",
 )
-def heartbeats_fresh(context, bot_database: BotDatabase) -> AssetCheckResult:  # type: ignore[no-untyped-def]
+def heartbeats_fresh(context, bot_database: BotDatabase) -> AssetCheckResult:
     return _evaluate(
         context,
         bot_database,
@@ -42,7 +42,7 @@ def heartbeats_fresh(context, bot_database: BotDatabase) -> AssetCheckResult:  #
 
 
 @asset_check(asset=bot_health, description="No enabled bot is in status error.")
-def no_bot_in_error(context, bot_database: BotDatabase) -> AssetCheckResult:  # type: ignore[no-untyped-def]
+def no_bot_in_error(context, bot_database: BotDatabase) -> AssetCheckResult:
     return _evaluate(
         context, bot_database, health_rules.bots_in_error, "in error", "no enabled bot in error"
     )

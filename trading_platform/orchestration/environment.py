@@ -18,18 +18,20 @@ exists), and a resource is only built inside an execution, so they cannot be res
 
 import os
 from dataclasses import dataclass
-
-from dagster import EnvVar
-
-#: what ``EnvVar("NAME")`` and ``EnvVar.int("NAME")`` (an ``int`` subclass) return; both
-#: have ``env_var_name``
-EnvValue = EnvVar | int
+from typing import Any
 
 
-def bind(**fields: EnvValue) -> dict[str, EnvValue]:
+def bind(**fields: Any) -> dict[str, Any]:
     """Resource keyword arguments: each field bound to its ``EnvVar`` when that variable is
-    set, left out (so its default applies) when it is not."""
-    return {field: var for field, var in fields.items() if var.env_var_name in os.environ}
+    set, left out (so its default applies) when it is not.  The values are what
+    ``EnvVar("NAME")`` and ``EnvVar.int("NAME")`` return (typed ``Any``: Dagster declares a
+    resource field by the type it resolves to, not by ``EnvVar``); both have
+    ``env_var_name``."""
+    return {
+        field: var
+        for field, var in fields.items()
+        if getattr(var, "env_var_name", None) in os.environ
+    }
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dagster import (
 from trading_platform.contract import ErrorKind
 from trading_platform.notifications import messages, outbox
 from trading_platform.notifications.dispatcher import dispatch_pending
+from trading_platform.notifications.senders import Sender
 from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
 from trading_platform.orchestration.resources import (
@@ -43,7 +44,7 @@ def notification_dispatcher(
     telegram: TelegramResource,
     email: EmailResource,
 ) -> SkipReason:
-    senders = {
+    senders: dict[str, Sender] = {
         sender.channel: sender
         for sender in (telegram.sender(), email.sender())
         if sender is not None

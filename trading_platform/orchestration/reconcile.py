@@ -183,7 +183,12 @@ def _new_config(state: BotMemory, desired_hash: str, bot: BotRow, plan: Plan) ->
     fresh = BotMemory(config_hash=desired_hash, incarnation=state.incarnation)
     if bot.restart_count:
         plan.status_changes.append(
-            StatusChange(bot.id, bot.status, "config changed: restart count reset", restart_count=0)
+            StatusChange(
+                bot.id,
+                BotStatus(bot.status),
+                "config changed: restart count reset",
+                restart_count=0,
+            )
         )
     return fresh
 

@@ -47,7 +47,7 @@ def run_tags(launch: Launch) -> dict[str, str]:
         RunTag.CONFIG_HASH: config.config_hash,
         RunTag.STRATEGY: config.strategy_class,
         # tag values are serialized by Dagster, which accepts no enum: plain text
-        RunTag.MODE: config.mode.value,
+        RunTag.MODE: str(config.mode),
         RunTag.INCARNATION: str(launch.incarnation),
     }
 
@@ -60,7 +60,8 @@ def run_config(launch: Launch) -> dict[str, Any]:
 def bot_config_of(run: DagsterRun) -> BotConfig | None:
     """The snapshot ``run`` executes, validated; ``None`` when it cannot be read (not a bot
     run, or a snapshot an older platform wrote)."""
-    op_config = run.run_config.get("ops", {}).get(RUN_BOT_OP, {}).get("config")
+    ops: Any = run.run_config.get("ops") or {}
+    op_config = (ops.get(RUN_BOT_OP) or {}).get("config")
     try:
         return BotConfig.model_validate(BotRunConfig(**(op_config or {})).snapshot)
     except (ValidationError, TypeError):
