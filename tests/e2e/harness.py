@@ -106,7 +106,7 @@ class Platform:
             TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
             TRADING_HEALTH_CRON=QUIET_CRON,
             TRADING_PERFORMANCE_CRON=QUIET_CRON,
-            TRADING_STRATEGY_PATHS=str(REPO_ROOT / "tests" / "e2e" / "plugins"),
+            TRADING_STRATEGY_PATHS=str(REPO_ROOT / "tests" / "support" / "plugins"),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
         )

@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, select, text
 
 from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
-from tests.exchange.books import assert_books_agree
-from tests.exchange.emulator import Emulator
+from tests.support.books import assert_books_agree
+from tests.support.exchange_emulator import Emulator
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.orders import bot_orders

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
-from tests.notifications.stubs import SmtpStub, TelegramStub
+from tests.support.notification_stubs import SmtpStub, TelegramStub
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client

@@ -9,7 +9,7 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import (
     Credentials,

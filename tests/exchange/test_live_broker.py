@@ -14,7 +14,7 @@ from decimal import Decimal
 import backtrader as bt
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.db.bots import add_bot
 from trading_platform.db.orders import bot_orders

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.exchange.books import assert_books_agree
-from tests.exchange.emulator import Emulator
+from tests.support.books import assert_books_agree
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.config import BotConfig, validate_bot_config
 from trading_platform.db.bots import add_bot, get_bot
@@ -33,7 +33,7 @@ from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import load_registry
 
-PLUGINS = Path(__file__).parents[1] / "e2e" / "plugins"
+PLUGINS = Path(__file__).parents[1] / "support" / "plugins"
 API_KEY, SECRET = "test-api-key-AAAA1111", "test-secret-BBBB2222"
 
 
