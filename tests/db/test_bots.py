@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot, insert_bot_sql
 from tests.support.counting import count_rows
 from trading_platform.db.bots import delete_bot, find_bot, get_bot, get_bots, set_bot
 from trading_platform.db.models import TradingTrade
@@ -15,20 +15,8 @@ from trading_platform.db.trades import bot_trades, realized_pnl, record_trade
 from trading_platform.db.users import ensure_user
 
 
-def _bot(engine, name="b1", **desired):
-    return add_bot(engine, name, **desired)
-
-
 def test_get_bots_reads_rows_written_with_plain_sql(db_engine) -> None:
-    with db_engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO trading_bots (name, enabled, strategy, mode, exchange, symbol,"
-                " timeframe, config) VALUES ('sql-bot', true, 'sma_cross', 'paper', 'replay',"
-                " 'BTC/USDT', '1m', :config)"
-            ),
-            {"config": '{"params": {"fast": 3}}'},
-        )
+    insert_bot_sql(db_engine, "sql-bot", enabled=True, config='{"params": {"fast": 3}}')
     (row,) = get_bots(db_engine)
     assert row.name == "sql-bot"
     assert row.enabled is True
@@ -40,7 +28,7 @@ def test_get_bots_reads_rows_written_with_plain_sql(db_engine) -> None:
 def test_malformed_json_in_one_row_does_not_break_reading_all(db_engine) -> None:
     if db_engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL's json type rejects malformed JSON on insert")
-    _bot(db_engine, "good")
+    add_bot(db_engine, "good")
     with db_engine.begin() as connection:
         connection.execute(
             text("INSERT INTO trading_bots (name, enabled, config) VALUES ('bad', 1, '{oops')")
@@ -51,7 +39,7 @@ def test_malformed_json_in_one_row_does_not_break_reading_all(db_engine) -> None
 
 
 def test_set_bot_writes_only_desired_columns(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     assert set_bot(db_engine, bot_id, timeframe="5m")
     assert get_bot(db_engine, bot_id).timeframe == "5m"
     with pytest.raises(ValueError, match="status"):
@@ -60,7 +48,7 @@ def test_set_bot_writes_only_desired_columns(db_engine) -> None:
 
 
 def test_update_status_writes_an_audit_row(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     assert update_bot_status(db_engine, bot_id, "starting", "launched", run_id="r1")
     assert update_bot_status(db_engine, bot_id, "error", "crash", error="boom", run_id="r1")
     row = get_bot(db_engine, bot_id)
@@ -77,7 +65,7 @@ def test_update_status_writes_an_audit_row(db_engine) -> None:
 
 
 def test_conditional_status_change(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     update_bot_status(db_engine, bot_id, "error", "bad config", error="x")
     assert not update_bot_status(
         db_engine, bot_id, "stopped", "run ended", only_from=("running", "stopping")
@@ -88,7 +76,7 @@ def test_conditional_status_change(db_engine) -> None:
 
 
 def test_heartbeat_sets_time_and_money_exactly(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     heartbeat(db_engine, bot_id, balance=10012.345678901234, total_pnl="12.3456789", at=at)
     with db_engine.connect() as connection:
@@ -102,7 +90,7 @@ def test_heartbeat_sets_time_and_money_exactly(db_engine) -> None:
 
 
 def test_record_order_is_write_ahead_and_idempotent(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     values = dict(
         bot_id=bot_id,
         run_id="r",
@@ -123,7 +111,7 @@ def test_record_order_is_write_ahead_and_idempotent(db_engine) -> None:
 
 
 def test_record_trade_once_per_fill(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     fill = dict(
         bot_id=bot_id,
         run_id="r",
@@ -146,7 +134,7 @@ def test_record_trade_once_per_fill(db_engine) -> None:
 
 
 def test_realized_pnl_is_closed_trades_net_of_every_fee(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     assert realized_pnl(db_engine, bot_id) == 0
     at = dt.datetime.now(dt.UTC)
     for fill_id, side, fee, pnl in (("b", "buy", "0.30", None), ("s", "sell", "0.47", "22.0")):
@@ -165,7 +153,7 @@ def test_realized_pnl_is_closed_trades_net_of_every_fee(db_engine) -> None:
 
 
 def test_positions_open_and_close(db_engine) -> None:
-    bot_id = _bot(db_engine)
+    bot_id = add_bot(db_engine, "b1")
     save_position(db_engine, bot_id, "BTC/USDT", size="0.5", avg_price="100.25", cash=50)
     (position,) = open_positions(db_engine, bot_id)
     assert position.size == Decimal("0.5") and position.avg_price == Decimal("100.25")
@@ -179,7 +167,7 @@ def test_positions_open_and_close(db_engine) -> None:
 def test_users_and_bot_lookup(db_engine) -> None:
     user_id = ensure_user(db_engine, "alice", email="a@example.invalid")
     assert ensure_user(db_engine, "alice") == user_id
-    bot_id = _bot(db_engine, "alpha", user_id=None)
+    bot_id = add_bot(db_engine, "alpha", user_id=None)
     assert find_bot(db_engine, "alpha").id == bot_id
     assert find_bot(db_engine, str(bot_id)).name == "alpha"
     assert find_bot(db_engine, "nope") is None

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from tests.support.counting import count_rows
 from trading_platform.db.models import MetricSnapshot
 from trading_platform.db.positions import save_position
@@ -18,19 +18,18 @@ from trading_platform.db.users import ensure_user
 from trading_platform.monitoring import health, snapshots
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
-
-
-def _bot(engine, name, user=None, **kw):
-    config = {"heartbeat_interval": 10, "broker": {"cash": 1000}}
-    return add_bot(engine, name, user=user, **{"config": config, **kw})
+#: health: a heartbeat is stale after three intervals, 30 s
+BEATS_EVERY_10_S = {"heartbeat_interval": 10}
+#: snapshots: the equity curve starts at the broker's cash
+STARTS_WITH_1000 = {"broker": {"cash": 1000}}
 
 
 def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
-    fresh = _bot(db_engine, "fresh")
-    stale = _bot(db_engine, "stale")
-    never = _bot(db_engine, "never")
-    broken = _bot(db_engine, "broken")
-    off = _bot(db_engine, "off", enabled=False)
+    fresh = add_bot(db_engine, "fresh", config=BEATS_EVERY_10_S)
+    stale = add_bot(db_engine, "stale", config=BEATS_EVERY_10_S)
+    never = add_bot(db_engine, "never", config=BEATS_EVERY_10_S)
+    broken = add_bot(db_engine, "broken", config=BEATS_EVERY_10_S)
+    off = add_bot(db_engine, "off", enabled=False, config=BEATS_EVERY_10_S)
     for bot_id in (fresh, stale, broken):
         update_bot_status(db_engine, bot_id, "running", "t")
     heartbeat(db_engine, fresh, at=NOW - dt.timedelta(seconds=29))
@@ -49,7 +48,7 @@ def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
 
 
 def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine) -> None:
-    bot_id = _bot(db_engine, "feedless")
+    bot_id = add_bot(db_engine, "feedless", config=BEATS_EVERY_10_S)
     update_bot_status(db_engine, bot_id, "running", "t")
     heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
     (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
@@ -75,9 +74,9 @@ def _fill(engine, bot_id, n, side, amount, price, fee, pnl, day):
 
 
 def test_performance_by_hand(db_engine) -> None:
-    a = _bot(db_engine, "a", user="alice")
-    b = _bot(db_engine, "b", user="alice")
-    _bot(db_engine, "c", user="bob")
+    a = add_bot(db_engine, "a", user="alice", config=STARTS_WITH_1000)
+    b = add_bot(db_engine, "b", user="alice", config=STARTS_WITH_1000)
+    add_bot(db_engine, "c", user="bob", config=STARTS_WITH_1000)
     # bot a: three round trips, day 1: +100 (fees 2), day 2: -50 (fees 2), day 3: +30 (fees 2)
     _fill(db_engine, a, 1, "buy", "1", "100", "1", None, 1)
     _fill(db_engine, a, 2, "sell", "1", "200", "1", "100", 1)

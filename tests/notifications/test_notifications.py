@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from tests.support.notification_stubs import SmtpStub, TelegramStub
 from trading_platform.contract import (
     Channel,
