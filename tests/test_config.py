@@ -1,4 +1,5 @@
-"""Bot configuration validation: each fault names the field, what was expected, what was found."""
+"""Bot configuration validation (config.py): each fault names the field, what was expected,
+what was found."""
 
 import json
 

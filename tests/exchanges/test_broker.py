@@ -1,4 +1,6 @@
-"""The live broker's order types one by one: partial fills, limit orders, cancels.
+"""The live broker (exchanges/broker.py) order type by order type: partial fills, limit orders,
+cancels, refusals, and at a restart (exchanges/recovery.py) the orders a crashed incarnation
+left open, cancelled or adopted.
 
 A Cerebro runs the broker in a thread on a live :class:`QueueFeed` that the test feeds bar by
 bar, so each step is explicit; the exchange is the emulator behind the real ccxt client.

@@ -1,4 +1,4 @@
-"""The live candle feed against the emulator through the real ccxt client."""
+"""The live candle feed (exchanges/candles.py) against the emulator through the real ccxt client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Paper and live bots on the exchange emulator through the real ccxt client (no Dagster).
+"""The bot runner on an exchange venue (exchanges/venue.py): paper and live bots on the
+exchange emulator through the real ccxt client (no Dagster).
 
 The runner runs in a thread as a ``bot_run`` op would; ``TRADING_EXCHANGE_URL_BINANCE`` points
 ccxt at the emulator, the bots trade one-second candles.  The same scenarios run under the
