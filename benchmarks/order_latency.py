@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.exchange.emulator import Emulator
+from tests.support.builders import PLUGINS
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.config import validate_bot_config
 from trading_platform.db import make_engine
@@ -32,8 +33,6 @@ from trading_platform.db.migrate import upgrade
 from trading_platform.engine.runner import BotRunner
 from trading_platform.exchanges import candles
 from trading_platform.strategy_handler import load_registry
-
-PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "e2e" / "plugins"
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, create_engine, text
 
+from tests.support.builders import FAST_PAPER_CONFIG, PLUGINS, insert_bot_sql
 from tests.support.waiting import wait_for
 from trading_platform.db import make_engine
 from trading_platform.db.bots import BotRow, get_bot, get_bots
@@ -106,7 +107,7 @@ class Platform:
             TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
             TRADING_HEALTH_CRON=QUIET_CRON,
             TRADING_PERFORMANCE_CRON=QUIET_CRON,
-            TRADING_STRATEGY_PATHS=str(REPO_ROOT / "tests" / "e2e" / "plugins"),
+            TRADING_STRATEGY_PATHS=str(PLUGINS),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
         )
@@ -322,30 +323,10 @@ class Platform:
                 )
 
     def insert_bot(self, name: str, **columns: Any) -> int:
-        """Insert a bot with plain SQL, as an operator would."""
-        values = {
-            "enabled": True,
-            "strategy": "sma_cross",
-            "mode": "paper",
-            "exchange": "replay",
-            "symbol": "BTC/USDT",
-            "timeframe": "1m",
-            "config": (
-                '{"params": {"fast": 3, "slow": 8}, "data": {"pace_seconds": 0.5,'
-                ' "history_bars": 20, "seed": 3}, "heartbeat_interval": 2}'
-            ),
-        }
-        values.update(columns)
-        names = ", ".join(["name", *values])
-        placeholders = ", ".join([":name", *(f":{key}" for key in values)])
-        with self.engine.begin() as connection:
-            connection.execute(
-                text(f"INSERT INTO trading_bots ({names}) VALUES ({placeholders})"),
-                {"name": name, **values},
-            )
-            return connection.execute(
-                text("SELECT id FROM trading_bots WHERE name = :name"), {"name": name}
-            ).scalar_one()
+        """Insert a bot with plain SQL, as an operator would: a paper bot that trades within
+        seconds (:data:`~tests.support.builders.FAST_PAPER_CONFIG`) unless ``columns`` say
+        otherwise."""
+        return insert_bot_sql(self.engine, name, **{"config": FAST_PAPER_CONFIG, **columns})
 
 
 def postgres_databases(base_url: str) -> tuple[str, dict[str, str], Callable[[], None]]:

@@ -11,7 +11,6 @@ beside the other tests and is checked at the end.  Each test runs on SQLite, and
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -23,8 +22,9 @@ from sqlalchemy import create_engine, select, text
 
 from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
-from tests.exchange.books import assert_books_agree
-from tests.exchange.emulator import Emulator
+from tests.support.books import assert_books_agree
+from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
+from tests.support.exchange_emulator import Emulator
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.orders import bot_orders
@@ -109,21 +109,12 @@ def _bot(
     exchange: str = "binance",
     **config,
 ) -> int:
-    body = {
-        "params": {"hold": 2},
-        "risk": {"stake": 0.01},
-        "data": {"history_bars": 5},
-        "heartbeat_interval": 2,
-        **config,
-    }
     return platform.insert_bot(
         name,
         user_id=owner,
-        strategy="flip_flop",
+        **{**FLIP_FLOP_BOT, "exchange": exchange},
         mode=mode,
-        exchange=exchange,
-        timeframe="1s",
-        config=json.dumps(body),
+        config={**FLIP_FLOP_CONFIG, "heartbeat_interval": 2, **config},
     )
 
 

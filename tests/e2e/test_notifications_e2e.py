@@ -10,7 +10,8 @@ import pytest
 
 from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
-from tests.notifications.stubs import SmtpStub, TelegramStub
+from tests.support.builders import FAST_PAPER_CONFIG
+from tests.support.notification_stubs import SmtpStub, TelegramStub
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
 
@@ -59,9 +60,7 @@ def _owned_bot(platform: Platform, name: str, **columns) -> int:
     user_id = ensure_user(
         platform.engine, "ops", email="ops@example.invalid", telegram_user_id=CHAT_ID
     )
-    bot_id = platform.insert_bot(name, **columns)
-    platform.sql("UPDATE trading_bots SET user_id = :u WHERE id = :id", u=user_id, id=bot_id)
-    return bot_id
+    return platform.insert_bot(name, user_id=user_id, **columns)
 
 
 def _texts(telegram: TelegramStub, name: str) -> list[str]:
@@ -88,11 +87,7 @@ def test_trades_reach_telegram_and_email_in_order(platform, telegram, smtp) -> N
 
 
 def test_flags_turn_entry_messages_off(platform, telegram) -> None:
-    config = (
-        '{"params": {"fast": 3, "slow": 8}, "data": {"pace_seconds": 0.5, '
-        '"history_bars": 20, "seed": 3}, "heartbeat_interval": 2, '
-        '"notifications": {"position_opened": false}}'
-    )
+    config = {**FAST_PAPER_CONFIG, "notifications": {"position_opened": False}}
     _owned_bot(platform, "notify-quiet", config=config)
     platform.wait_for(lambda: _texts(telegram, "notify-quiet"), 150, "an exit message")
     assert all(" SELL " in text for text in _texts(telegram, "notify-quiet"))

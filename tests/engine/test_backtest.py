@@ -6,9 +6,8 @@ import backtrader as bt
 import pandas as pd
 import pytest
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot, bot_config
 from tests.support.counting import count_rows
-from trading_platform.config import validate_bot_config
 from trading_platform.db.models import TradingOrder, TradingTrade
 from trading_platform.db.trades import bot_trades
 from trading_platform.engine.backtest import run_backtest
@@ -61,21 +60,18 @@ def _plain(frame: pd.DataFrame, cash: float, commission: float, stake: float | N
     return strategy.closed, cerebro.broker.getvalue(), cerebro.broker.getcash()
 
 
-def _config(registry, risk=None, **data):
-    return validate_bot_config(
+#: the settings of the plain backtrader reference (``_plain``): the same SMAs, cash and fee
+AS_PLAIN = {"params": {"fast": 10, "slow": 30}, "broker": {"cash": 10_000.0, "commission": 0.002}}
+
+
+def _config(registry, risk=None):
+    """The reference's settings as a daily backtest bot, with a sizer (``risk``)."""
+    return bot_config(
+        registry,
         name="t",
-        strategy="sma_cross",
         mode="backtest",
-        exchange="replay",
-        symbol="BTC/USDT",
         timeframe="1d",
-        registry=registry,
-        config={
-            "params": {"fast": 10, "slow": 30},
-            "broker": {"cash": 10_000.0, "commission": 0.002},
-            "risk": risk or {},
-            "data": data,
-        },
+        config={**AS_PLAIN, "risk": risk or {}},
     )
 
 
@@ -132,14 +128,12 @@ def test_result_carries_trades_fees_logic_names_and_metrics(registry) -> None:
 
 
 def test_custom_strategy_records_its_block_names(registry) -> None:
-    config = validate_bot_config(
+    config = bot_config(
+        registry,
         name="c",
         strategy="my_combo",
         mode="backtest",
-        exchange="replay",
-        symbol="BTC/USDT",
         timeframe="1d",
-        registry=registry,
         config={
             "params": {
                 "entry_logic": {"name": "rsi_below", "params": {"threshold": 40}},

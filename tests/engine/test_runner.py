@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from tests.support.builders import add_bot_config
 from tests.support.waiting import wait_for
-from trading_platform.config import validate_bot_config
-from trading_platform.db.bots import add_bot, get_bot
+from trading_platform.db.bots import get_bot
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.positions import get_position
 from trading_platform.db.status import status_events
@@ -16,35 +16,21 @@ from trading_platform.db.trades import bot_trades
 from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import PlatformStrategy, StrategyRegistry, load_registry
 
-
-def _bot(db_engine, registry, strategy="sma_cross", mode="paper", **config):
-    desired = dict(
-        enabled=True,
-        strategy=strategy,
-        mode=mode,
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config={
-            "params": {"fast": 3, "slow": 8} if strategy == "sma_cross" else {},
-            "data": {"pace_seconds": 0.05, "history_bars": 20, "seed": 4},
-            "heartbeat_interval": 1,
-            **config,
-        },
-    )
-    bot_id = add_bot(db_engine, name=f"runner-{strategy}-{mode}", **desired)
-    return validate_bot_config(
-        name="r",
-        registry=registry,
-        bot_id=bot_id,
-        desired_hash="h",
-        **{k: v for k, v in desired.items() if k != "enabled"},
-    )
+#: a replay market that moves fast: a bar every 0.05 s, a heartbeat every second
+FAST_REPLAY = {
+    "data": {"pace_seconds": 0.05, "history_bars": 20, "seed": 4},
+    "heartbeat_interval": 1,
+}
 
 
 def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
     registry, _ = load_registry()
-    config = _bot(db_engine, registry)
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "runner-sma_cross-paper",
+        config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
+    )
     runner = BotRunner(config, registry, db_engine, run_id="run-a", incarnation=1)
     thread = threading.Thread(target=runner.run)
     thread.start()
@@ -70,7 +56,13 @@ def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
 
 def test_backtest_bot_completes(db_engine) -> None:
     registry, _ = load_registry()
-    config = _bot(db_engine, registry, mode="backtest")
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "runner-sma_cross-backtest",
+        mode="backtest",
+        config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
+    )
     outcome = BotRunner(config, registry, db_engine, run_id="bt-1").run()
     assert outcome.status == "completed"
     assert get_bot(db_engine, config.bot_id).status == "completed"
@@ -87,7 +79,13 @@ class Exploding(PlatformStrategy):
 def test_failing_strategy_records_error_and_raises(db_engine) -> None:
     registry = StrategyRegistry()
     registry.register(Exploding)
-    config = _bot(db_engine, registry, strategy="exploding")
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "runner-exploding-paper",
+        strategy="exploding",
+        config={"params": {}, **FAST_REPLAY},
+    )
     with pytest.raises(RuntimeError, match="boom"):
         BotRunner(config, registry, db_engine, run_id="x").run()
     row = get_bot(db_engine, config.bot_id)

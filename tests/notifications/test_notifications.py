@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from tests.helpers import add_bot
-from tests.notifications.stubs import SmtpStub, TelegramStub
+from tests.support.builders import add_bot
+from tests.support.notification_stubs import SmtpStub, TelegramStub
 from trading_platform.contract import (
     Channel,
     ErrorKind,

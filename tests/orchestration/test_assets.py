@@ -10,7 +10,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from tests.support.counting import count_rows
 from trading_platform.db.bots import set_bot
 from trading_platform.db.models import MetricSnapshot
@@ -22,10 +22,8 @@ from trading_platform.orchestration.assets import bot_health, bot_performance, p
 from trading_platform.orchestration.checks import heartbeats_fresh, no_bot_in_error
 from trading_platform.orchestration.resources import BotDatabase
 
-
-def _bot(engine, name, **kw):
-    ensure_user(engine, "ops", email="ops@example.invalid")
-    return add_bot(engine, name, user="ops", **{"config": {"heartbeat_interval": 10}, **kw})
+#: a heartbeat is stale after three intervals, 30 s
+BEATS_EVERY_10_S = {"heartbeat_interval": 10}
 
 
 @pytest.fixture
@@ -40,9 +38,10 @@ def _checks(result) -> dict[str, object]:
 
 
 def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance) -> None:
-    healthy = _bot(db_engine, "healthy-bot")
-    stopped = _bot(db_engine, "stopped-bot")
-    stale = _bot(db_engine, "stale-bot")
+    ensure_user(db_engine, "ops", email="ops@example.invalid")  # told of incidents by e-mail
+    healthy = add_bot(db_engine, "healthy-bot", user="ops", config=BEATS_EVERY_10_S)
+    stopped = add_bot(db_engine, "stopped-bot", user="ops", config=BEATS_EVERY_10_S)
+    stale = add_bot(db_engine, "stale-bot", user="ops", config=BEATS_EVERY_10_S)
     for bot_id in (healthy, stale):
         update_bot_status(db_engine, bot_id, "running", "t")
     now = dt.datetime.now(dt.UTC)
@@ -90,7 +89,7 @@ def test_checks_fail_naming_the_bots_then_pass(db_engine, database_url, instance
 
 def test_performance_and_portfolio_by_hand(db_engine, database_url, instance) -> None:
     user = ensure_user(db_engine, "alice")
-    bot_id = _bot(db_engine, "earner", user_id=user, config={"broker": {"cash": 1000}})
+    bot_id = add_bot(db_engine, "earner", user_id=user, config={"broker": {"cash": 1000}})
     for n, (side, price, pnl) in enumerate(
         [("buy", "100", None), ("sell", "120", "20"), ("buy", "120", None), ("sell", "110", "-10")]
     ):

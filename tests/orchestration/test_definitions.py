@@ -12,7 +12,7 @@ import yaml
 from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
 from dagster._serdes import serialize_value
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from trading_platform.contract import BotStatus, RunTag
 from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from dagster import DagsterRunStatus
 
+from tests.support.builders import bot_config, desired
 from trading_platform.config import BotConfig
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow
@@ -17,7 +19,9 @@ from trading_platform.orchestration.reconcile import (
     Policy,
     reconcile,
 )
+from trading_platform.strategy_handler import load_registry
 
+REGISTRY = load_registry()[0]
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 POLICY = Policy(backoff_seconds=10, backoff_max_seconds=40)
 FAILED = EndedRun(DagsterRunStatus.FAILURE)
@@ -27,17 +31,13 @@ FATAL = EndedRun(DagsterRunStatus.FAILURE, fatal=True)
 
 
 def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -> BotRow:
+    columns = desired(enabled=enabled, config={})
     values = dict(
         id=bot_id,
         user_id=None,
         name=f"bot{bot_id}",
-        enabled=enabled,
-        strategy="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
-        config_text="{}",
+        config_text=json.dumps(columns.pop("config")),
+        **columns,
         status=status,
         last_heartbeat=NOW,
         error_count=0,
@@ -49,21 +49,15 @@ def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -
 
 
 def _config(bot_id: int = 1, config_hash: str = "h1" * 32, **kw) -> BotConfig:
-    values = dict(
+    """Bot ``bot_id`` validated, with a hash that names its config version."""
+    return bot_config(
+        REGISTRY,
         bot_id=bot_id,
         name=f"bot{bot_id}",
-        strategy="sma_cross",
-        strategy_class="sma_cross",
-        mode="paper",
-        exchange="replay",
-        symbol="BTC/USDT",
-        timeframe="1m",
         config_hash=config_hash,
-        max_restarts=2,
-        heartbeat_interval=10,
+        config={"max_restarts": 2, "heartbeat_interval": 10},
+        **kw,
     )
-    values.update(kw)
-    return BotConfig(**values)
 
 
 def _run(

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context, materialize
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from trading_platform.contract import RunTag
 from trading_platform.db.bots import get_bots
 from trading_platform.orchestration import runs

@@ -1,3 +1,6 @@
+"""The generated demo series (feeds/demo_data.py): seeded, consistent bars, and a demo CSV that
+loads back as written."""
+
 from pathlib import Path
 
 import pandas as pd

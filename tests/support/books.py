@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.positions import get_position
 from trading_platform.db.trades import bot_trades

@@ -1,4 +1,6 @@
-"""The live broker's order types one by one: partial fills, limit orders, cancels.
+"""The live broker (exchanges/broker.py) order type by order type: partial fills, limit orders,
+cancels, refusals, and at a restart (exchanges/recovery.py) the orders a crashed incarnation
+left open, cancelled or adopted.
 
 A Cerebro runs the broker in a thread on a live :class:`QueueFeed` that the test feeds bar by
 bar, so each step is explicit; the exchange is the emulator behind the real ccxt client.
@@ -14,9 +16,9 @@ from decimal import Decimal
 import backtrader as bt
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.builders import add_bot
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
-from trading_platform.db.bots import add_bot
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.trades import bot_trades
 from trading_platform.exchanges.broker import LiveBroker
@@ -66,7 +68,7 @@ def _broker(emulator, db_engine, bot_id: int, run_id: str, prefix: str, **params
 
 
 def _run(emulator, db_engine, steps):
-    bot_id = add_bot(db_engine, name="broker", enabled=False)
+    bot_id = add_bot(db_engine, "broker", enabled=False)
     broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-")
     feed = broker.p.feed
     recover(broker, Decimal(0), None)
@@ -218,7 +220,7 @@ def _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id: int) -> tup
 def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
     emulator, db_engine, policy: str
 ) -> None:
-    bot_id = add_bot(db_engine, name=f"crashed-{policy}", enabled=False)
+    bot_id = add_bot(db_engine, f"crashed-{policy}", enabled=False)
     client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
     broker = _broker(
         emulator, db_engine, bot_id, "run-new", "tp-9-2-", open_orders_on_restart=policy

@@ -1,31 +1,25 @@
-"""Bot configuration validation: each fault names the field, what was expected, what was found."""
+"""Bot configuration validation (config.py): each fault names the field, what was expected,
+what was found."""
 
 import json
 
 import pytest
 
-from trading_platform.config import config_hash, validate_bot_config
+from tests.support.builders import bot_config
+from trading_platform.config import config_hash
 from trading_platform.errors import ConfigError
 from trading_platform.strategy_handler import load_registry
 
 REGISTRY = load_registry()[0]
-GOOD = dict(
-    name="b",
-    strategy="sma_cross",
-    mode="paper",
-    exchange="replay",
-    symbol="BTC/USDT",
-    timeframe="1m",
-    config={"params": {"fast": 5, "slow": 20}},
-)
 
 
 def _validate(**changes):
-    return validate_bot_config(**{**GOOD, **changes}, registry=REGISTRY)
+    """A good paper bot (tests.support.builders) with ``changes``, validated."""
+    return bot_config(REGISTRY, name="b", **changes)
 
 
 def test_valid_config_fills_defaults() -> None:
-    config = _validate()
+    config = _validate(config={"params": {"fast": 5, "slow": 20}})
     assert config.params == {"fast": 5, "slow": 20}
     assert config.broker.cash == 10_000 and config.heartbeat_interval == 60
     assert config.max_restarts == 5 and config.credentials is None

@@ -1,4 +1,5 @@
-"""Loading OHLCV files: header spellings, formats, date ranges and every kind of bad file."""
+"""Loading OHLCV files (feeds/files.py): header spellings, formats, date ranges and every kind
+of bad file."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""Paper and live bots on the exchange emulator through the real ccxt client (no Dagster).
+"""The bot runner on an exchange venue (exchanges/venue.py): paper and live bots on the
+exchange emulator through the real ccxt client (no Dagster).
 
 The runner runs in a thread as a ``bot_run`` op would; ``TRADING_EXCHANGE_URL_BINANCE`` points
 ccxt at the emulator, the bots trade one-second candles.  The same scenarios run under the
@@ -12,16 +13,16 @@ import itertools
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.exchange.books import assert_books_agree
-from tests.exchange.emulator import Emulator
+from tests.support.books import assert_books_agree
+from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG, PLUGINS, add_bot_config
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
-from trading_platform.config import BotConfig, validate_bot_config
-from trading_platform.db.bots import add_bot, get_bot
+from trading_platform.config import BotConfig
+from trading_platform.db.bots import get_bot
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.orders import bot_orders
@@ -33,7 +34,6 @@ from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import load_registry
 
-PLUGINS = Path(__file__).parents[1] / "e2e" / "plugins"
 API_KEY, SECRET = "test-api-key-AAAA1111", "test-secret-BBBB2222"
 
 
@@ -57,24 +57,23 @@ def registry():
 
 
 def _config(db_engine, registry, *, mode: str = "live", name: str = "emu", **config) -> BotConfig:
-    desired = dict(
-        strategy="flip_flop",
+    """A ``flip_flop`` bot of the trader on the emulator, beating every second; a live one
+    trades with the EMU credential set."""
+    owner = ensure_user(db_engine, "trader", email="trader@example.test")
+    return add_bot_config(
+        db_engine,
+        registry,
+        name,
+        user_id=owner,
+        **FLIP_FLOP_BOT,
         mode=mode,
-        exchange="binance",
-        symbol="BTC/USDT",
-        timeframe="1s",
         config={
-            "params": {"hold": 2},
-            "risk": {"stake": 0.01},
-            "data": {"history_bars": 5},
+            **FLIP_FLOP_CONFIG,
             "heartbeat_interval": 1,
             **({"credentials": "EMU"} if mode == "live" else {}),
             **config,
         },
     )
-    owner = ensure_user(db_engine, "trader", email="trader@example.test")
-    bot_id = add_bot(db_engine, name=name, user_id=owner, enabled=True, **desired)
-    return validate_bot_config(name=name, registry=registry, bot_id=bot_id, **desired)
 
 
 class Running:

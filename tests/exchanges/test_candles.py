@@ -1,4 +1,4 @@
-"""The live candle feed against the emulator through the real ccxt client."""
+"""The live candle feed (exchanges/candles.py) against the emulator through the real ccxt client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client

@@ -1,5 +1,5 @@
-"""The real ccxt.binance client against the local emulator: what the live feed and the live
-broker will rely on (issue 4)."""
+"""The real ccxt.binance client (exchanges/client.py) against the local emulator: what the
+live feed and the live broker will rely on (issue 4)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from tests.exchange.emulator import Emulator
+from tests.support.exchange_emulator import Emulator
 from trading_platform.exchanges.client import make_client
-from trading_platform.exchanges.credentials import (
-    Credentials,
-    CredentialsError,
-    load_credentials,
-    scrub,
-)
+from trading_platform.exchanges.credentials import Credentials, scrub
 
 KEY, SECRET = "test-api-key-123", "test-secret-456"
 
@@ -120,18 +115,6 @@ def test_wrong_secret_is_an_authentication_error_that_names_no_key(emulator) -> 
         str(error.value), client_credentials := Credentials("MAIN", KEY, "wrong-secret-789")
     )
     assert client_credentials.name == "MAIN"
-
-
-def test_credentials_come_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv("TRADING_CREDENTIALS_MAIN_API_KEY", "key-AAA111")
-    with pytest.raises(CredentialsError) as error:
-        load_credentials("MAIN")
-    assert "TRADING_CREDENTIALS_MAIN_SECRET" in str(error.value)
-    monkeypatch.setenv("TRADING_CREDENTIALS_MAIN_SECRET", "secret-BBB222")
-    credentials = load_credentials("main")
-    assert (credentials.api_key, credentials.secret) == ("key-AAA111", "secret-BBB222")
-    assert "AAA111" not in repr(credentials) and "BBB222" not in repr(credentials)
-    assert scrub("apiKey=key-AAA111&s=secret-BBB222", credentials) == "apiKey=<main>&s=<main>"
 
 
 def test_every_client_throttles_itself_and_refuses_stale_requests(emulator) -> None:

@@ -1,4 +1,5 @@
-"""Health rows and performance snapshots on hand-built data, figures computed by hand."""
+"""Performance snapshots and the portfolio (monitoring/snapshots.py) on hand-built trades,
+figures computed by hand."""
 
 from __future__ import annotations
 
@@ -8,55 +9,18 @@ import statistics
 
 import pytest
 
-from tests.helpers import add_bot
+from tests.support.builders import add_bot
 from tests.support.counting import count_rows
 from trading_platform.db.models import MetricSnapshot
 from trading_platform.db.positions import save_position
-from trading_platform.db.status import heartbeat, update_bot_status
+from trading_platform.db.status import heartbeat
 from trading_platform.db.trades import record_trade
 from trading_platform.db.users import ensure_user
-from trading_platform.monitoring import health, snapshots
+from trading_platform.monitoring import snapshots
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
-
-
-def _bot(engine, name, user=None, **kw):
-    config = {"heartbeat_interval": 10, "broker": {"cash": 1000}}
-    return add_bot(engine, name, user=user, **{"config": config, **kw})
-
-
-def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
-    fresh = _bot(db_engine, "fresh")
-    stale = _bot(db_engine, "stale")
-    never = _bot(db_engine, "never")
-    broken = _bot(db_engine, "broken")
-    off = _bot(db_engine, "off", enabled=False)
-    for bot_id in (fresh, stale, broken):
-        update_bot_status(db_engine, bot_id, "running", "t")
-    heartbeat(db_engine, fresh, at=NOW - dt.timedelta(seconds=29))
-    heartbeat(db_engine, stale, at=NOW - dt.timedelta(seconds=31))
-    heartbeat(db_engine, broken, at=NOW)
-    update_bot_status(db_engine, broken, "error", "x", error="RuntimeError: boom")
-    rows = health.bot_health(db_engine, {fresh, stale}, now=NOW)
-    by_name = {row.name: row for row in rows}
-    assert by_name["fresh"].healthy and by_name["fresh"].run_active
-    assert [r.name for r in health.stale_heartbeats(rows)] == ["stale", "never"]
-    assert by_name["stale"].problem == "heartbeat 31 s old (limit 30 s)"
-    assert [r.name for r in health.bots_in_error(rows)] == ["broken"]
-    assert by_name["off"].healthy and not by_name["off"].enabled
-    assert health.counts(rows) == {"healthy": 1, "unhealthy": 3, "error": 1, "stopped": 2}
-    assert off and never
-
-
-def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine) -> None:
-    bot_id = _bot(db_engine, "feedless")
-    update_bot_status(db_engine, bot_id, "running", "t")
-    heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
-    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
-    assert not row.healthy and row.problem == "data feed failing: RequestTimeout 3 times in a row"
-    heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
-    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
-    assert row.healthy
+#: the equity curve starts at the broker's cash
+STARTS_WITH_1000 = {"broker": {"cash": 1000}}
 
 
 def _fill(engine, bot_id, n, side, amount, price, fee, pnl, day):
@@ -75,9 +39,9 @@ def _fill(engine, bot_id, n, side, amount, price, fee, pnl, day):
 
 
 def test_performance_by_hand(db_engine) -> None:
-    a = _bot(db_engine, "a", user="alice")
-    b = _bot(db_engine, "b", user="alice")
-    _bot(db_engine, "c", user="bob")
+    a = add_bot(db_engine, "a", user="alice", config=STARTS_WITH_1000)
+    b = add_bot(db_engine, "b", user="alice", config=STARTS_WITH_1000)
+    add_bot(db_engine, "c", user="bob", config=STARTS_WITH_1000)
     # bot a: three round trips, day 1: +100 (fees 2), day 2: -50 (fees 2), day 3: +30 (fees 2)
     _fill(db_engine, a, 1, "buy", "1", "100", "1", None, 1)
     _fill(db_engine, a, 2, "sell", "1", "200", "1", "100", 1)

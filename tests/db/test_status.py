@@ -1,0 +1,66 @@
+"""Observed columns through db/status.py: status changes and their audit rows, conditional
+changes, heartbeats with exact money, and the status of a bot whose config is malformed."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.builders import add_bot
+from trading_platform.db.bots import get_bot, get_bots
+from trading_platform.db.status import heartbeat, status_events, update_bot_status
+
+
+def test_update_status_writes_an_audit_row(db_engine) -> None:
+    bot_id = add_bot(db_engine, "b1")
+    assert update_bot_status(db_engine, bot_id, "starting", "launched", run_id="r1")
+    assert update_bot_status(db_engine, bot_id, "error", "crash", error="boom", run_id="r1")
+    row = get_bot(db_engine, bot_id)
+    assert row.status == "error" and row.last_error == "boom" and row.error_count == 1
+    assert update_bot_status(db_engine, bot_id, "running", "ok", reset_errors=True)
+    row = get_bot(db_engine, bot_id)
+    assert row.error_count == 0 and row.last_error is None
+    events = status_events(db_engine, bot_id)
+    assert [(e.from_status, e.to_status, e.run_id) for e in events] == [
+        ("stopped", "starting", "r1"),
+        ("starting", "error", "r1"),
+        ("error", "running", None),
+    ]
+
+
+def test_conditional_status_change(db_engine) -> None:
+    bot_id = add_bot(db_engine, "b1")
+    update_bot_status(db_engine, bot_id, "error", "bad config", error="x")
+    assert not update_bot_status(
+        db_engine, bot_id, "stopped", "run ended", only_from=("running", "stopping")
+    )
+    assert get_bot(db_engine, bot_id).status == "error"
+    with pytest.raises(ValueError):
+        update_bot_status(db_engine, bot_id, "sleeping", "?")
+
+
+def test_heartbeat_sets_time_and_money_exactly(db_engine) -> None:
+    bot_id = add_bot(db_engine, "b1")
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    heartbeat(db_engine, bot_id, balance=10012.345678901234, total_pnl="12.3456789", at=at)
+    with db_engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT current_balance, total_pnl FROM trading_bots WHERE id = :id"),
+            {"id": bot_id},
+        ).one()
+    assert Decimal(str(row.current_balance)) == Decimal("10012.345678901234")
+    assert Decimal(str(row.total_pnl)) == Decimal("12.3456789")
+    assert get_bot(db_engine, bot_id).last_heartbeat == at
+
+
+def test_status_of_a_bot_with_malformed_config_can_be_recorded(db_engine) -> None:
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's json type rejects malformed JSON on insert")
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO trading_bots (name, enabled, config) VALUES ('bad', 1, '{oops')")
+        )
+    (row,) = get_bots(db_engine)
+    assert update_bot_status(db_engine, row.id, "error", "invalid", error="config: x")
+    assert get_bot(db_engine, row.id).last_error == "config: x"

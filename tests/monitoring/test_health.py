@@ -1,0 +1,48 @@
+"""Bot health (monitoring/health.py) on hand-built rows: stale, stopped and error bots are
+named, and a heartbeat that reports a failing feed makes a bot unhealthy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.support.builders import add_bot
+from trading_platform.db.status import heartbeat, update_bot_status
+from trading_platform.monitoring import health
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+#: a heartbeat is stale after three intervals, 30 s
+BEATS_EVERY_10_S = {"heartbeat_interval": 10}
+
+
+def test_health_names_stale_stopped_and_error_bots(db_engine) -> None:
+    fresh = add_bot(db_engine, "fresh", config=BEATS_EVERY_10_S)
+    stale = add_bot(db_engine, "stale", config=BEATS_EVERY_10_S)
+    never = add_bot(db_engine, "never", config=BEATS_EVERY_10_S)
+    broken = add_bot(db_engine, "broken", config=BEATS_EVERY_10_S)
+    off = add_bot(db_engine, "off", enabled=False, config=BEATS_EVERY_10_S)
+    for bot_id in (fresh, stale, broken):
+        update_bot_status(db_engine, bot_id, "running", "t")
+    heartbeat(db_engine, fresh, at=NOW - dt.timedelta(seconds=29))
+    heartbeat(db_engine, stale, at=NOW - dt.timedelta(seconds=31))
+    heartbeat(db_engine, broken, at=NOW)
+    update_bot_status(db_engine, broken, "error", "x", error="RuntimeError: boom")
+    rows = health.bot_health(db_engine, {fresh, stale}, now=NOW)
+    by_name = {row.name: row for row in rows}
+    assert by_name["fresh"].healthy and by_name["fresh"].run_active
+    assert [r.name for r in health.stale_heartbeats(rows)] == ["stale", "never"]
+    assert by_name["stale"].problem == "heartbeat 31 s old (limit 30 s)"
+    assert [r.name for r in health.bots_in_error(rows)] == ["broken"]
+    assert by_name["off"].healthy and not by_name["off"].enabled
+    assert health.counts(rows) == {"healthy": 1, "unhealthy": 3, "error": 1, "stopped": 2}
+    assert off and never
+
+
+def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine) -> None:
+    bot_id = add_bot(db_engine, "feedless", config=BEATS_EVERY_10_S)
+    update_bot_status(db_engine, bot_id, "running", "t")
+    heartbeat(db_engine, bot_id, feed_problem="RequestTimeout 3 times in a row", at=NOW)
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert not row.healthy and row.problem == "data feed failing: RequestTimeout 3 times in a row"
+    heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert row.healthy
