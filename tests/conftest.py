@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.xdist_groups import group_name
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import upgrade
 
@@ -82,10 +83,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one unit per backend (each backend starts its own platform), so the SQLite and
     PostgreSQL halves of the slowest modules run on different workers at once."""
     for item in items:
-        group = item.module.__name__ if item.module is not None else item.nodeid
+        module = item.module.__name__ if item.module is not None else item.nodeid
         callspec = getattr(item, "callspec", None)
+        backend = None
         if item.get_closest_marker("e2e") is not None and callspec is not None:
             backend = callspec.params.get("backend") or callspec.params.get("platform")
-            if backend is not None:
-                group = f"{group}[{backend}]"
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(group_name(module, backend)))

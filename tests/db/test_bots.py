@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.builders import add_bot, insert_bot_sql
-from trading_platform.db.bots import get_bot, get_bots, set_bot
+from trading_platform.db.bots import delete_bot, get_bot, get_bots, set_bot
 
 
 def test_get_bots_reads_rows_written_with_plain_sql(db_engine) -> None:
@@ -38,3 +38,13 @@ def test_set_bot_writes_only_desired_columns(db_engine) -> None:
     with pytest.raises(ValueError, match="status"):
         set_bot(db_engine, bot_id, status="running")
     assert not set_bot(db_engine, 999, timeframe="5m")
+
+
+def test_a_deleted_bots_id_is_never_given_to_a_new_bot(db_engine) -> None:
+    """Orders, trades, positions, status events and Dagster's run history name a bot by its
+    id: a new bot that got a deleted bot's id would inherit its position and cash."""
+    kept = add_bot(db_engine, "kept")
+    newest = add_bot(db_engine, "deleted-newest")
+    assert delete_bot(db_engine, newest)
+    again = add_bot(db_engine, "added-after")
+    assert again not in (kept, newest) and again > newest

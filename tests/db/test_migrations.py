@@ -1,4 +1,4 @@
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import current_revision, head_revision, upgrade
@@ -141,3 +141,34 @@ def test_sqlite_uses_wal_and_busy_timeout(tmp_path) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     engine.dispose()
+
+
+def test_upgrade_keeps_bots_and_never_reissues_an_id_still_named_elsewhere(tmp_path) -> None:
+    """0003 rebuilds ``trading_bots`` on SQLite with AUTOINCREMENT: rows keep their ids, and
+    an id deleted before the upgrade but still named by other tables is not handed out."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for bot_id in (1, 2, 3):
+            connection.execute(
+                text("INSERT INTO trading_bots (id, name, enabled) VALUES (:id, :n, false)"),
+                {"id": bot_id, "n": f"bot {bot_id}"},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO bot_status_events (bot_id, to_status, reason, at)"
+                " VALUES (3, 'stopped', 'history of a deleted bot', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(text("DELETE FROM trading_bots WHERE id = 3"))
+    upgrade(url)
+    with engine.begin() as connection:
+        kept = connection.execute(text("SELECT id, name FROM trading_bots ORDER BY id")).all()
+        connection.execute(text("INSERT INTO trading_bots (name, enabled) VALUES ('new', false)"))
+        new_id = connection.execute(
+            text("SELECT id FROM trading_bots WHERE name = 'new'")
+        ).scalar_one()
+    engine.dispose()
+    assert [tuple(row) for row in kept] == [(1, "bot 1"), (2, "bot 2")]
+    assert new_id == 4

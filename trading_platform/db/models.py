@@ -48,7 +48,12 @@ class User(Base):
 
 class TradingBot(Base):
     __tablename__ = "trading_bots"
-    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_trading_bots_user_name"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_trading_bots_user_name"),
+        # a deleted bot's id is never given to a new one (migration 0003): other tables and
+        # Dagster's run history name bots by id
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -1,0 +1,26 @@
+"""The suite's xdist work units are what xdist's loadgroup scheduler reads back."""
+
+from xdist.scheduler.loadgroup import LoadGroupScheduling
+
+from tests.support.xdist_groups import group_name
+
+
+def _unit(test_id: str, group: str) -> str:
+    """The work unit xdist makes of a test id to which it appended ``@group``."""
+    return LoadGroupScheduling._split_scope(None, f"{test_id}@{group}")  # type: ignore[arg-type]
+
+
+def test_each_module_and_backend_is_one_unit() -> None:
+    sqlite = group_name("tests.e2e.test_bot_lifecycle", "sqlite")
+    postgres = group_name("tests.e2e.test_bot_lifecycle", "postgresql")
+    first = _unit("tests/e2e/test_bot_lifecycle.py::test_a[sqlite]", sqlite)
+    second = _unit("tests/e2e/test_bot_lifecycle.py::test_b[sqlite-delete]", sqlite)
+    assert first == second == sqlite
+    assert _unit("tests/e2e/test_bot_lifecycle.py::test_a[postgresql]", postgres) == postgres
+    other = group_name("tests.e2e.test_exchange_e2e", "sqlite")
+    assert _unit("tests/e2e/test_exchange_e2e.py::test_a[sqlite]", other) != sqlite
+
+
+def test_a_plain_module_is_one_unit() -> None:
+    group = group_name("tests.db.test_bots")
+    assert _unit("tests/db/test_bots.py::test_x[postgresql]", group) == group
