@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 
 import pytest
 
@@ -91,3 +94,47 @@ def test_failing_strategy_records_error_and_raises(db_engine) -> None:
     row = get_bot(db_engine, config.bot_id)
     assert row.status == "error"
     assert row.last_error == "RuntimeError: boom on every bar" and row.error_count == 1
+
+
+def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monkeypatch) -> None:
+    """An orchestrator cancels a run by raising an exception in the thread it ran the bot in
+    (Dagster's DagsterExecutionInterruptedError; KeyboardInterrupt here).  Raised between a
+    fill's write and its commit, it lost the fill, and on SQLite left the write lock with the
+    connection the exception kept alive: the bot then could record neither its stop nor its
+    position.  The exception must land in a thread that only waits, and the bot stop cleanly."""
+    from trading_platform.engine import sink
+
+    registry, _ = load_registry()
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "runner-cancelled-mid-write",
+        config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
+    )
+    writing = threading.Event()
+    record_trades = sink.record_trades
+
+    def slow_record_trades(engine, rows):
+        writing.set()
+        time.sleep(1.0)  # the cancel arrives while the fill is being written
+        return record_trades(engine, rows)
+
+    monkeypatch.setattr(sink, "record_trades", slow_record_trades)
+
+    def cancel_during_the_write() -> None:
+        if writing.wait(60):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=cancel_during_the_write, daemon=True).start()
+    runner = BotRunner(config, registry, db_engine, run_id="run-c", incarnation=1)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_until_interrupted()
+    assert writing.is_set()
+    assert len(bot_trades(db_engine, config.bot_id)) >= 1  # the fill being written was kept
+    events = [(e.to_status, e.reason) for e in status_events(db_engine, config.bot_id)]
+    assert events[-2:] == [
+        ("stopping", "run cancelled"),
+        ("stopped", "run cancelled; position saved"),
+    ]
+    position = get_position(db_engine, config.bot_id, "BTC/USDT")
+    assert position is not None and position.size > 0  # the fill's position was saved

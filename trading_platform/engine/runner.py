@@ -7,9 +7,9 @@ hands it a feed and a broker and puts back the previous run's state; the runner 
 and runs Cerebro.
 
 It knows nothing of Dagster: an orchestrator cancels it by raising a ``BaseException`` that
-is not an ``Exception`` in the thread running :meth:`BotRunner.run` (Dagster's
-``DagsterExecutionInterruptedError``, or ``KeyboardInterrupt``), or by calling
-:meth:`BotRunner.request_stop` from another thread.
+is not an ``Exception`` (Dagster's ``DagsterExecutionInterruptedError``, or
+``KeyboardInterrupt``) in the thread waiting in :meth:`BotRunner.run_until_interrupted`, or by
+calling :meth:`BotRunner.request_stop` from another thread.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import backtrader as bt
 from sqlalchemy import Engine
@@ -89,6 +90,8 @@ class BotRunner:
         #: written by every heartbeat)
         self.feed_problem: str | None = None
         self.sink: DatabaseSink | None = None
+        #: why the run was cancelled (:meth:`cancel`), None while it was not
+        self.cancelled: str | None = None
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
@@ -97,6 +100,13 @@ class BotRunner:
             self.feed.stop_feed()
         if self._cerebro is not None:
             self._cerebro.runstop()
+
+    def cancel(self, reason: str) -> None:
+        """Stop the run because its orchestrator said so; it ends ``stopped`` with
+        ``reason``."""
+        self.cancelled = reason
+        self.status(BotStatus.STOPPING, reason)
+        self.request_stop()
 
     def latest_value(self) -> float | None:
         cerebro = self._cerebro
@@ -161,6 +171,42 @@ class BotRunner:
             outbox.enqueue(self.database, message, bot_id=self.bot_id, dedupe_key=dedupe_key)
 
     # -- the run ----------------------------------------------------------------------------
+    def run_until_interrupted(self, grace_seconds: float = 60.0) -> RunOutcome:
+        """:meth:`run` on a thread of its own while this thread waits: how an orchestrator
+        runs a bot.
+
+        A cancel arrives as an exception raised in the orchestrator's thread wherever it
+        happens to be.  In the bot's own code it could land between a fill's write and its
+        commit: the fill was lost, and on SQLite the write lock stayed with the connection the
+        exception kept alive, so the bot could record neither its stop nor its position.
+        Here it lands in a thread that only waits; the bot is cancelled cleanly (its writes
+        finish, its position is saved, it ends ``stopped``), then the exception propagates.
+        """
+        result: dict[str, Any] = {}
+        # an Event, not Thread.join: a join interrupted by an exception can leave the thread
+        # marked as ended while it still runs, and the second join then returns at once
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                result["outcome"] = self.run()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                result["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name=f"bot-{self.bot_id}", daemon=True).start()
+        try:
+            while not done.wait(0.5):
+                pass
+        except BaseException:
+            self.cancel("run cancelled")
+            done.wait(grace_seconds)
+            raise
+        if "error" in result:
+            raise result["error"]
+        return result["outcome"]
+
     def run(self) -> RunOutcome:
         """Run until the feed ends, a stop is requested, or the run is interrupted."""
         self.status(
@@ -208,6 +254,8 @@ class BotRunner:
             run_id=self.run_id,
             on_cerebro=self.attach,
         )
+        if self.cancelled:
+            return RunOutcome(BotStatus.STOPPED, f"{self.cancelled}; backtest stopped")
         if self.stop_requested.is_set():
             return RunOutcome(BotStatus.STOPPED, "backtest stopped before the end")
         return RunOutcome(
@@ -244,14 +292,16 @@ class BotRunner:
                 self.sink.save_position()
             self.attach(cerebro)
             if self.stop_requested.is_set():  # stopped while connecting: Cerebro never starts
-                return RunOutcome(BotStatus.STOPPED, "stop requested before trading began")
+                reason = self.cancelled or "stop requested"
+                return RunOutcome(BotStatus.STOPPED, f"{reason} before trading began")
             venue.start()
             self.status(BotStatus.RUNNING, venue.description, reset_errors=True)
             try:
                 cerebro.run()
             finally:
                 venue.stop()
-        return RunOutcome(BotStatus.STOPPED, "stop requested; position saved")
+        reason = self.cancelled or "stop requested"
+        return RunOutcome(BotStatus.STOPPED, f"{reason}; position saved")
 
     def _persist_position(self) -> None:
         if self.sink is not None:

@@ -33,10 +33,11 @@ def run_bot(
         run_id=context.run_id,
         incarnation=config.incarnation,
     )
-    # A cancel arrives as DagsterExecutionInterruptedError (a BaseException) inside
-    # runner.run(); the runner stops Cerebro, saves the position and records "stopped".
+    # A cancel arrives as DagsterExecutionInterruptedError (a BaseException) in this thread,
+    # which only waits while the bot runs on its own: the runner stops Cerebro, lets its
+    # writes finish, saves the position and records "stopped", then the error propagates.
     try:
-        outcome = runner.run()
+        outcome = runner.run_until_interrupted()
     except FatalBotError:
         # tells trading_bots_sensor not to relaunch until the config changes
         context.instance.add_run_tags(context.run_id, {RunTag.FATAL: YES})
