@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import Platform, wait_for
+from tests.e2e.harness import Platform
+from tests.support.waiting import wait_for
 
 
 def rss_mb(pid: int) -> float:
