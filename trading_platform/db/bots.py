@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, Text, cast, delete, select, update
 
+from trading_platform.contract import BotStatus
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import DESIRED_COLUMNS, TradingBot
 from trading_platform.db.types import utcnow
@@ -98,7 +99,13 @@ def get_bots(engine: Engine, bot_ids: Sequence[int] | None = None) -> list[BotRo
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
-        BotRow(**{**row._mapping, "enabled": bool(row.enabled), "status": row.status or "stopped"})
+        BotRow(
+            **{
+                **row._mapping,
+                "enabled": bool(row.enabled),
+                "status": row.status or BotStatus.STOPPED.value,
+            }
+        )
         for row in rows
     ]
 

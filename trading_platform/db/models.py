@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from trading_platform.contract import BotStatus
+from trading_platform.contract import BotStatus, NotificationStatus, Priority
 from trading_platform.db.types import Money, UtcDateTime, utcnow
 
 #: The columns a user writes. A change to any of them is a config change (hot reload).
@@ -199,9 +199,9 @@ class Notification(Base):
     bot_id: Mapped[int | None] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(20))
     type: Mapped[str] = mapped_column(String(40))
-    priority: Mapped[str] = mapped_column(String(10), default="NORMAL")
+    priority: Mapped[str] = mapped_column(String(10), default=Priority.NORMAL.value)
     text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
