@@ -85,6 +85,15 @@ class LiveConfig(_Section):
         "cancel",
         description="orders a crashed incarnation left open: cancel them, or keep following them",
     )
+    fill_gap_bars: int = Field(
+        3,
+        ge=1,
+        le=1_000,
+        description=(
+            "bars an order the exchange ended may wait for its fills to add up to its filled "
+            "amount before that is an incident (audit row, notification, no new positions)"
+        ),
+    )
 
 
 class BotConfig(BaseModel):

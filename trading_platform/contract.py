@@ -33,12 +33,14 @@ class BotStatus(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """``trading_orders.status``: ccxt's words for an order at the exchange, plus two of the
-    platform's own: ``submitting`` (written ahead, not yet answered) and ``unknown`` (the
-    answer was lost and the order could not be looked up yet)."""
+    """``trading_orders.status``: ccxt's words for an order at the exchange, plus three of the
+    platform's own: ``submitting`` (written ahead, not yet answered), ``unknown`` (the
+    answer was lost and the order could not be looked up yet) and ``settling`` (the exchange
+    ended it, but the fills recorded do not add up to its ``filled`` yet)."""
 
     SUBMITTING = "submitting"
     UNKNOWN = "unknown"
+    SETTLING = "settling"
     OPEN = "open"
     CLOSED = "closed"
     CANCELED = "canceled"
@@ -47,7 +49,12 @@ class OrderStatus(StrEnum):
 
 
 #: orders whose outcome may still change at the exchange: resolved on a live bot's restart
-UNRESOLVED_ORDER_STATUSES = (OrderStatus.SUBMITTING, OrderStatus.OPEN, OrderStatus.UNKNOWN)
+UNRESOLVED_ORDER_STATUSES = (
+    OrderStatus.SUBMITTING,
+    OrderStatus.OPEN,
+    OrderStatus.UNKNOWN,
+    OrderStatus.SETTLING,
+)
 #: orders the exchange will not change any more
 FINAL_ORDER_STATUSES = (
     OrderStatus.CLOSED,
@@ -82,6 +89,8 @@ class ErrorKind(StrEnum):
     START_ERROR = "START_ERROR"
     RUN_ERROR = "RUN_ERROR"
     RECONCILED = "RECONCILED"
+    #: an order's fills do not add up to what the exchange filled
+    FILLS_MISSING = "FILLS_MISSING"
 
 
 class Priority(StrEnum):

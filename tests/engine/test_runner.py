@@ -114,10 +114,10 @@ def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monke
     writing = threading.Event()
     record_trades = sink.record_trades
 
-    def slow_record_trades(engine, rows):
+    def slow_record_trades(engine, rows, fence=None):
         writing.set()
         time.sleep(1.0)  # the cancel arrives while the fill is being written
-        return record_trades(engine, rows)
+        return record_trades(engine, rows, fence=fence)
 
     monkeypatch.setattr(sink, "record_trades", slow_record_trades)
 

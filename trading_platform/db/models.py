@@ -113,6 +113,8 @@ class TradingOrder(Base):
     logic: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: when the order was last handed to the network (the arrival window counts from here)
+    last_sent_at: Mapped[dt.datetime | None]
 
 
 class TradingTrade(Base):
@@ -138,6 +140,20 @@ class TradingTrade(Base):
     entry_logic: Mapped[str | None] = mapped_column(String(100))
     exit_logic: Mapped[str | None] = mapped_column(String(100))
     executed_at: Mapped[dt.datetime]
+
+
+class BotLease(Base):
+    """Who may trade a bot: the run holding the lease, fenced by ``epoch``
+    (:mod:`trading_platform.db.leases`)."""
+
+    __tablename__ = "bot_leases"
+
+    bot_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(Integer)
+    holder_run_id: Mapped[str | None] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(200))
+    acquired_at: Mapped[dt.datetime | None]
+    renewed_at: Mapped[dt.datetime | None]
 
 
 class TradingPosition(Base):

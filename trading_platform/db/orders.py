@@ -6,15 +6,44 @@ attempt is found, never doubled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from trading_platform.contract import UNRESOLVED_ORDER_STATUSES
 from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import exact_money, utcnow
+
+#: runs first in a write's transaction; raises to stop the write (a lost lease)
+Fence = Callable[[Session], None]
+
+
+class DuplicateClientOrderId(Exception):
+    """A write-ahead found its client order id already recorded: never sent twice."""
+
+
+def write_ahead_order(engine: Engine, fence: Fence | None = None, **values: Any) -> int:
+    """Write an order BEFORE it is sent; its id must be new (:class:`DuplicateClientOrderId`)."""
+    values = exact_money(values)
+    now = utcnow()
+    values.setdefault("created_at", now)
+    values.setdefault("updated_at", now)
+    try:
+        with session_scope(engine) as session:
+            if fence is not None:
+                fence(session)
+            return session.execute(
+                insert(TradingOrder).values(**values).returning(TradingOrder.id)
+            ).scalar_one()
+    except IntegrityError:
+        raise DuplicateClientOrderId(
+            f"client order id {values['client_order_id']} is already in trading_orders; "
+            "another process may be trading this bot"
+        ) from None
 
 
 def record_order(engine: Engine, **values: Any) -> int:
@@ -38,9 +67,13 @@ def record_order(engine: Engine, **values: Any) -> int:
         ).one()
 
 
-def update_order(engine: Engine, client_order_id: str, **values: Any) -> None:
+def update_order(
+    engine: Engine, client_order_id: str, fence: Fence | None = None, **values: Any
+) -> None:
     values = exact_money(values)
     with session_scope(engine) as session:
+        if fence is not None:
+            fence(session)
         session.execute(
             update(TradingOrder)
             .where(TradingOrder.client_order_id == client_order_id)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import TradingPosition
+from trading_platform.db.orders import Fence
 from trading_platform.db.types import to_decimal, utcnow
 
 
@@ -22,11 +23,15 @@ def save_position(
     avg_price: Any,
     cash: Any = None,
     at: dt.datetime | None = None,
+    fence: Fence | None = None,
 ) -> None:
-    """Upsert the bot's position in ``symbol``; a zero size closes it (``closed_at`` set)."""
+    """Upsert the bot's position in ``symbol``; a zero size closes it (``closed_at`` set).
+    ``fence`` (the run's lease check) runs first in the same transaction."""
     now = at or utcnow()
     size_dec = to_decimal(size) or Decimal(0)
     with session_scope(engine) as session:
+        if fence is not None:
+            fence(session)
         position = session.scalar(
             select(TradingPosition).where(
                 TradingPosition.bot_id == bot_id, TradingPosition.symbol == symbol

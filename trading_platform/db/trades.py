@@ -10,21 +10,27 @@ from sqlalchemy import Engine, func, select, update
 
 from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import TradingOrder, TradingTrade
+from trading_platform.db.orders import Fence
 from trading_platform.db.types import exact_money, to_decimal
 
 
-def record_trade(engine: Engine, **values: Any) -> bool:
+def record_trade(engine: Engine, fence: Fence | None = None, **values: Any) -> bool:
     """Record one fill at most once per (bot, fill id); returns whether it was new."""
-    return record_trades(engine, [values]) == 1
+    return record_trades(engine, [values], fence=fence) == 1
 
 
-def record_trades(engine: Engine, fills: Sequence[dict[str, Any]]) -> int:
-    """Record many fills in one transaction, skipping ones already there; returns how many new."""
+def record_trades(
+    engine: Engine, fills: Sequence[dict[str, Any]], fence: Fence | None = None
+) -> int:
+    """Record many fills in one transaction, skipping ones already there; returns how many new.
+    ``fence`` (the run's lease check) runs first in the same transaction."""
     if not fills:
         return 0
     rows = [exact_money(fill) for fill in fills]
     insert = dialect_insert(engine)
     with session_scope(engine) as session:
+        if fence is not None:
+            fence(session)
         inserted = session.connection().execute(
             insert(TradingTrade.__table__)
             .on_conflict_do_nothing(index_elements=["bot_id", "fill_id"])
@@ -51,6 +57,17 @@ def link_fills_to_orders(engine: Engine, bot_id: int, run_id: str) -> None:
             )
             .values(order_id=order_id)
         )
+
+
+def last_entry_logic(engine: Engine, bot_id: int) -> str | None:
+    """The entry logic of the bot's newest buy fill (the position it holds was opened so)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(TradingTrade.entry_logic)
+            .where(TradingTrade.bot_id == bot_id, TradingTrade.side == "buy")
+            .order_by(TradingTrade.executed_at.desc(), TradingTrade.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
 
 
 def bot_trades(engine: Engine, bot_id: int) -> list[TradingTrade]:

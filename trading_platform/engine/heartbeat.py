@@ -31,6 +31,9 @@ class Beating(Protocol):
 
     def latest_value(self) -> float | None: ...
 
+    def renew_lease(self) -> None:
+        """Prove the run still holds the bot's lease (it stops itself if not)."""
+
     def unrealized_pnl(self) -> float: ...
 
 
@@ -47,6 +50,7 @@ class Heartbeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def beat(self, count: int) -> None:
+        self.bot.renew_lease()
         value = self.bot.latest_value()
         with_balance = count % BALANCE_EVERY_HEARTBEATS == 0 and value is not None
         heartbeat(

@@ -6,6 +6,12 @@ It is the one place that assembles a live bot: a venue (:mod:`trading_platform.e
 hands it a feed and a broker and puts back the previous run's state; the runner alone builds
 and runs Cerebro.
 
+Before anything else the run takes its bot's lease (:mod:`trading_platform.db.leases`): a
+run that cannot (another live process trades the bot) ends without writing anything of the
+bot's; the lease's epoch is the run's incarnation in client order ids; every heartbeat
+renews it, and every order, fill and position write checks it.  A run whose lease was taken
+or revoked stops at once and writes nothing more: the bot belongs to another run now.
+
 It knows nothing of Dagster: an orchestrator cancels it by raising a ``BaseException`` that
 is not an ``Exception`` (Dagster's ``DagsterExecutionInterruptedError``, or
 ``KeyboardInterrupt``) in the thread waiting in :meth:`BotRunner.run_until_interrupted`, or by
@@ -16,16 +22,27 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import backtrader as bt
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import OFFLINE_EXCHANGES, BotStatus, ErrorKind, Mode
+from trading_platform.db.leases import (
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    acquire_lease,
+    release_lease,
+    renew_lease,
+)
 from trading_platform.db.status import update_bot_status
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
 from trading_platform.engine.errors import FatalBotError
@@ -42,6 +59,15 @@ from trading_platform.strategy_handler import StrategyRegistry
 log = logging.getLogger(__name__)
 
 VenueFactory = Callable[[RunServices], Venue]
+
+#: a lease not renewed for this many heartbeat intervals belongs to a dead process
+LEASE_TTL_HEARTBEATS = 3
+#: never below this: a busy database may delay a renewal by its busy timeout
+LEASE_TTL_FLOOR_SECONDS = 15.0
+
+
+def lease_ttl_seconds(config: BotConfig) -> float:
+    return max(LEASE_TTL_HEARTBEATS * config.heartbeat_interval, LEASE_TTL_FLOOR_SECONDS)
 
 
 def venue_for(run: RunServices) -> Venue:
@@ -92,6 +118,9 @@ class BotRunner:
         self.sink: DatabaseSink | None = None
         #: why the run was cancelled (:meth:`cancel`), None while it was not
         self.cancelled: str | None = None
+        self.lease: Lease | None = None
+        #: why this run lost its lease; it writes nothing of the bot's any more
+        self.fenced: str | None = None
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
@@ -148,7 +177,16 @@ class BotRunner:
         return cerebro.broker.getposition(self.feed).size
 
     # -- what a venue may ask (RunServices) ---------------------------------------------------
+    def fence(self, session: Session) -> None:
+        """The lease check every order, fill and position write runs in its transaction."""
+        if self.lease is None:
+            raise LeaseLost(f"bot {self.bot_id}: run {self.run_id} holds no lease")
+        self.lease.check(session)
+
     def status(self, status: BotStatus, reason: str, **kwargs: object) -> bool:
+        if self.fenced:
+            log.info("bot %s: not recording %s (%s): %s", self.bot_id, status, reason, self.fenced)
+            return False
         self.current_status = status
         return update_bot_status(
             self.database,
@@ -207,8 +245,47 @@ class BotRunner:
             raise result["error"]
         return result["outcome"]
 
+    # -- the lease --------------------------------------------------------------------------
+    def _acquire_lease(self) -> Lease:
+        """The bot's lease, waiting while a holder that stopped renewing may still be alive;
+        :class:`LeaseHeld` when another process keeps it."""
+        holder = f"{socket.gethostname()} pid {os.getpid()}"
+        ttl = lease_ttl_seconds(self.config)
+        deadline = time.monotonic() + ttl + 1.0
+        while True:
+            try:
+                return acquire_lease(self.database, self.bot_id, self.run_id, holder, ttl)
+            except LeaseHeld:
+                if time.monotonic() > deadline or self.stop_requested.wait(1.0):
+                    raise
+
+    def renew_lease(self) -> None:
+        """Every heartbeat: a run whose lease was taken stops at once."""
+        if self.lease is None or self.fenced:
+            return
+        try:
+            renew_lease(self.database, self.lease)
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
+
+    def lease_lost(self, why: str) -> None:
+        if self.fenced:
+            return
+        log.error("bot %s: %s", self.bot_id, why)
+        self.fenced = why
+        self.request_stop()
+
     def run(self) -> RunOutcome:
         """Run until the feed ends, a stop is requested, or the run is interrupted."""
+        self.lease = self._acquire_lease()
+        self.incarnation = self.lease.epoch
+        try:
+            return self._run_leased()
+        finally:
+            if not self.fenced:
+                release_lease(self.database, self.lease)
+
+    def _run_leased(self) -> RunOutcome:
         self.status(
             BotStatus.STARTING,
             f"run started (incarnation {self.incarnation}, pid {os.getpid()})",
@@ -219,7 +296,12 @@ class BotRunner:
             outcome = (
                 self._run_backtest() if self.config.mode == Mode.BACKTEST else self._run_live()
             )
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
+            raise
         except Exception as exc:
+            if self.fenced:  # the bot belongs to another run: its error is not the bot's
+                raise LeaseLost(self.fenced) from exc
             fatal = isinstance(exc, FatalBotError)
             error = str(exc) if fatal else f"{type(exc).__name__}: {exc}"
             kind = ErrorKind.START_ERROR if fatal else ErrorKind.RUN_ERROR
@@ -239,6 +321,8 @@ class BotRunner:
         finally:
             heartbeat.stop()
             self._shutdown()
+        if self.fenced:
+            raise LeaseLost(self.fenced)
         self.status(outcome.status, outcome.reason)
         return outcome
 
@@ -282,6 +366,7 @@ class BotRunner:
                 self.run_id,
                 self.incarnation,
                 records_fills=venue.records_fills,
+                fence=self.fence,
             )
             cerebro = build_cerebro(
                 self.config, strategy, feed, broker=broker, sink=self.sink, live=True
@@ -304,9 +389,11 @@ class BotRunner:
         return RunOutcome(BotStatus.STOPPED, f"{reason}; position saved")
 
     def _persist_position(self) -> None:
-        if self.sink is not None:
+        if self.sink is not None and not self.fenced:
             try:
                 self.sink.save_position()
+            except LeaseLost as exc:
+                self.lease_lost(str(exc))
             except Exception:
                 log.exception("could not save the position of bot %s", self.bot_id)
 

@@ -3,6 +3,10 @@
 Paper bots' fills come from backtrader's simulated broker through the recorder, and are
 written here; live bots' fills are written by their broker from the exchange's own trades
 (``records_fills=False``), and the sink keeps only the position and the notifications.
+
+Every write checks the run's lease (``fence``) in its own transaction, and a paper fill's
+client order id must be new: a second process on the same bot fails instead of writing
+beside the first.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from sqlalchemy import Engine
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import Side
-from trading_platform.db.orders import record_orders
+from trading_platform.db.orders import Fence, write_ahead_order
 from trading_platform.db.positions import save_position
 from trading_platform.db.trades import link_fills_to_orders, record_trades
 from trading_platform.engine.order_ids import client_order_id
@@ -31,6 +35,7 @@ class DatabaseSink:
         incarnation: int,
         *,
         records_fills: bool = True,
+        fence: Fence | None = None,
     ) -> None:
         assert config.bot_id is not None
         self.records_fills = records_fills
@@ -39,6 +44,7 @@ class DatabaseSink:
         self.bot_id = config.bot_id
         self.run_id = run_id
         self.incarnation = incarnation
+        self.fence = fence
         self.broker: bt.BrokerBase | None = None
         self.data: bt.feed.DataBase | None = None
         self._entry_price: float | None = None
@@ -53,8 +59,8 @@ class DatabaseSink:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
         if self.records_fills:
             order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
-            record_orders(self.database, [order])
-            record_trades(self.database, [trade])
+            write_ahead_order(self.database, self.fence, **order)
+            record_trades(self.database, [trade], fence=self.fence)
             link_fills_to_orders(self.database, self.bot_id, self.run_id)
         self.save_position()
         self._notify_fill(fill, order_id)
@@ -100,4 +106,5 @@ class DatabaseSink:
             size=position.size,
             avg_price=position.price if position.size else None,
             cash=self.broker.getcash(),
+            fence=self.fence,
         )

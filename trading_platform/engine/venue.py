@@ -16,6 +16,7 @@ from typing import Protocol
 
 import backtrader as bt
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from trading_platform.config import BotConfig
 from trading_platform.feeds.queue_feed import QueueFeed
@@ -29,9 +30,14 @@ class RunServices(Protocol):
     database: Engine
     bot_id: int
     run_id: str
+    #: the epoch of the run's lease: it goes into every client order id
     incarnation: int
     #: set when the run must stop: a venue waiting on the network gives up at once
     stop_requested: threading.Event
+
+    def fence(self, session: Session) -> None:
+        """The run's lease check, for every order and fill the venue writes (raises
+        :class:`~trading_platform.db.leases.LeaseLost` once the lease was taken)."""
 
     def note(self, reason: str) -> None:
         """An audit row in ``bot_status_events`` that keeps the bot's status."""

@@ -5,16 +5,32 @@ exchanges put keys in them.
 
 The rules that keep money safe, in the order they apply:
 
-1. Every order gets a deterministic client order id (``tp-<bot>-<incarnation>-<sequence>``)
-   and is written to ``trading_orders`` BEFORE it is sent (:class:`OrderLedger`).
+1. Every order gets a deterministic client order id (``tp-<bot>-<epoch>-<sequence>``, the
+   epoch of the run's lease) and is written to ``trading_orders`` BEFORE it is sent
+   (:class:`OrderLedger`), in a transaction that checks the lease: a process whose lease was
+   taken cannot write, so cannot send.  An id already in the table is an error, never
+   silently reused.
 2. When the exchange's answer is lost (timeout, 5xx, rate limit), the order is looked up by
    its client order id before anything else.  Only an exchange that says "no such order"
    gets the same order again, under the same id; so a signal is never sent twice.  If the
    exchange cannot be asked for a while, the order stays ``unknown`` (the strategy sees it
    pending) and every bar asks again; one that never arrived is rejected to the strategy,
-   which decides afresh on a fresh price.
-3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.
-4. On start (:mod:`~trading_platform.exchanges.recovery`, which drives this broker through
+   which decides afresh on a fresh price.  "Never arrived" is only believed
+   ``ARRIVAL_WINDOW_MS`` after the LAST send attempt (each attempt is recorded in
+   ``last_sent_at``): a request in flight may still land until the exchange's receive window
+   closes.
+3. A fill is keyed by the exchange's trade id and recorded once, whatever the retries.  An
+   order is final only when its recorded fills add up to the amount the exchange says it
+   ``filled``, whatever its status (a cancelled or expired order may be partly filled): its
+   trades are fetched per order (the order-trades call, paginated), and until they add up the
+   order is followed every bar, ``settling`` in the table.  A gap that lasts
+   ``live.fill_gap_bars`` bars is an incident (``on_incident``: audit row, notification) and
+   the bot opens no new position until the fills arrive.
+4. A cancel the network lost is asked again every bar until the exchange confirms it.
+5. An exchange answer without a trade id, a price or an amount, or with a balance the
+   broker cannot read, is an error (:class:`MalformedAnswer`): the bot fails closed rather
+   than trading on a guess.
+6. On start (:mod:`~trading_platform.exchanges.recovery`, which drives this broker through
    its public methods) the exchange is the truth: orders left unresolved by the previous
    incarnation are looked up, their fills recorded once, and the open ones cancelled (or
    adopted, by config); cash and position come from the balance.
@@ -32,6 +48,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -41,7 +58,13 @@ import backtrader as bt
 from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
-from trading_platform.exchanges.ledger import ExchangeFill, OrderLedger, sale_pnl
+from trading_platform.exchanges.ledger import (
+    ExchangeFill,
+    MalformedAnswer,
+    OrderLedger,
+    exchange_amount,
+    sale_pnl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +74,8 @@ RETRY_START_SECONDS = 0.5
 #: a signed request older than its receive window (Binance's ``recvWindow``, 10 s, which
 #: ``make_client`` sets), so only then may "not found" mean "never sent"
 ARRIVAL_WINDOW_MS = 15_000
+#: trades asked per page when an order's fills are fetched (Binance allows up to 1000)
+FILL_PAGE = 500
 #: backtrader's order arguments a live order cannot honour (``transmit`` is True by default)
 _BRACKET_ARGS = ("oco", "trailamount", "trailpercent", "parent", "histnotify")
 _PASSED_THROUGH = ("transmit", "_checksubmit")
@@ -66,11 +91,20 @@ class TrackedOrder:
     amount: Decimal
     price: Decimal | None
     order: bt.Order | None
-    created_ms: int
+    #: when it was last handed to the network (the arrival window counts from here)
+    sent_ms: int
     exchange_order_id: str | None = None
+    #: the sum of the fills recorded, and of their fees in the quote currency
     filled: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    #: what the exchange last said it filled (the fills must add up to it)
+    exchange_filled: Decimal = Decimal(0)
     fill_ids: set[str] = field(default_factory=set)
     logic: str | None = None
+    #: the strategy asked to cancel it and the exchange has not confirmed yet
+    cancel_requested: bool = False
+    #: bars followed since the exchange ended it with fills still missing
+    settling_bars: int = 0
 
     @classmethod
     def from_row(cls, row: TradingOrder, exchange_order_id: str) -> TrackedOrder:
@@ -82,14 +116,28 @@ class TrackedOrder:
             amount=row.amount,
             price=row.price,
             order=None,
-            created_ms=int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+            sent_ms=sent_ms_of(row),
             exchange_order_id=exchange_order_id,
             logic=row.logic,
         )
 
+    @property
+    def fills_add_up(self) -> bool:
+        return self.filled >= self.exchange_filled
 
-def age_ms(created_ms: int) -> int:
-    return int(time.time() * 1000) - created_ms
+
+def sent_ms_of(row: TradingOrder) -> int:
+    """When a written-ahead order was last sent: its last attempt, else its write-ahead."""
+    sent = row.last_sent_at or row.created_at
+    return int(sent.timestamp() * 1000) if sent else 0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def age_ms(since_ms: int) -> int:
+    return now_ms() - since_ms
 
 
 class OrderNotSent(Exception):
@@ -99,10 +147,16 @@ class OrderNotSent(Exception):
 class LiveBroker(bt.BrokerBase):
     """See the module docstring."""
 
-    params = (("feed", None), ("open_orders_on_restart", "cancel"))
+    params = (("feed", None), ("open_orders_on_restart", "cancel"), ("fill_gap_bars", 3))
 
     def __init__(
-        self, client: Any, ledger: OrderLedger, symbol: str, id_prefix: str, **kwargs: Any
+        self,
+        client: Any,
+        ledger: OrderLedger,
+        symbol: str,
+        id_prefix: str,
+        on_incident: Callable[[str], None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.client = client
@@ -119,6 +173,9 @@ class LiveBroker(bt.BrokerBase):
         self.notifs: collections.deque[bt.Order] = collections.deque()
         self.tracked: dict[str, TrackedOrder] = {}
         self._entry_logic: str | None = None
+        #: why new positions are refused, per order whose fills are missing
+        self.incidents: dict[str, str] = {}
+        self.on_incident = on_incident or (lambda text: log.error("incident: %s", text))
         self._stop = threading.Event()
         #: how many bars the broker has followed its orders on (for tests and benchmarks)
         self.bars_followed = 0
@@ -190,33 +247,54 @@ class LiveBroker(bt.BrokerBase):
 
     def cancel(self, order: bt.Order, bracket: bool = False) -> None:
         tracked = next((t for t in self.tracked.values() if t.order is order), None)
-        if tracked is None or tracked.exchange_order_id is None:
+        if tracked is None:
             return
+        tracked.cancel_requested = True
+        if tracked.exchange_order_id is None:
+            return  # its answer was lost: cancelled as soon as it is found
         import ccxt
 
         try:
-            self.client.cancel_order(tracked.exchange_order_id, self.symbol)
-        except ccxt.OrderNotFound:
-            pass  # filled or gone meanwhile: the poll below tells which
+            self._send_cancel(tracked)
+            self._poll(tracked)
         except ccxt.NetworkError as exc:
             log.warning(
                 "cancel of %s: %s; asking again next bar",
                 tracked.client_order_id,
                 type(exc).__name__,
             )
-            return
-        self._poll(tracked)
 
-    def next(self) -> None:
-        """Once per bar: follow open orders and refresh the balance (errors never kill)."""
+    def _send_cancel(self, tracked: TrackedOrder) -> None:
         import ccxt
 
+        assert tracked.exchange_order_id is not None
         try:
-            for tracked in list(self.tracked.values()):
+            self.client.cancel_order(tracked.exchange_order_id, self.symbol)
+        except ccxt.OrderNotFound:
+            pass  # filled or gone meanwhile: the poll tells which
+        except ccxt.ExchangeError as exc:  # e.g. "unknown order" for one that just ended
+            log.info("cancel of %s refused: %s", tracked.client_order_id, exc)
+
+    def next(self) -> None:
+        """Once per bar: follow open orders (asking again for the cancels the network lost)
+        and refresh the balance.  Network errors never kill the bot: the next bar asks again."""
+        import ccxt
+
+        for tracked in list(self.tracked.values()):
+            try:
+                if tracked.cancel_requested and tracked.exchange_order_id is not None:
+                    self._send_cancel(tracked)
                 self._poll(tracked)
+            except ccxt.NetworkError as exc:
+                log.warning(
+                    "following %s: %s; asking again next bar",
+                    tracked.client_order_id,
+                    type(exc).__name__,
+                )
+        try:
             self.refresh_balance()
         except ccxt.NetworkError as exc:
-            log.warning("exchange unreachable while following orders: %s", type(exc).__name__)
+            log.warning("balance unavailable: %s", type(exc).__name__)
         self.bars_followed += 1
 
     # -- sending --------------------------------------------------------------------------------
@@ -236,6 +314,9 @@ class LiveBroker(bt.BrokerBase):
             if limit
             else None
         )
+        if self.incidents and side == Side.BUY:
+            reasons = "; ".join(self.incidents.values())
+            return self._refuse(order, f"no new positions until fills are recorded: {reasons}")
         self.sequence += 1
         client_order_id = f"{self.id_prefix}{self.sequence}"
         logic = order.info.get("logic") if order.info else None
@@ -246,7 +327,7 @@ class LiveBroker(bt.BrokerBase):
             amount=amount,
             price=price,
             order=order,
-            created_ms=int(time.time() * 1000),
+            sent_ms=now_ms(),
             logic=str(logic) if logic is not None else None,
         )
         self.ledger.write_ahead(
@@ -295,6 +376,8 @@ class LiveBroker(bt.BrokerBase):
                     found = self.lookup(tracked.client_order_id)
                     if found is not None:
                         return found
+                tracked.sent_ms = now_ms()
+                self.ledger.mark_sent(tracked.client_order_id)
                 return self.client.create_order(
                     self.symbol,
                     tracked.order_type,
@@ -340,12 +423,12 @@ class LiveBroker(bt.BrokerBase):
         fills = [
             ExchangeFill.from_ccxt(t, tracked.exchange_order_id) for t in answer.get("trades") or []
         ]
-        self._settle(tracked, answer, fills)
+        self.settle(tracked, answer, fills)
 
     def _poll(self, tracked: TrackedOrder) -> None:
         if tracked.exchange_order_id is None:  # the answer was lost: ask by our id
             found = self.lookup(tracked.client_order_id)
-            if found is None and age_ms(tracked.created_ms) < ARRIVAL_WINDOW_MS:
+            if found is None and age_ms(tracked.sent_ms) < ARRIVAL_WINDOW_MS:
                 return  # it may still arrive: ask again next bar
             if found is None:
                 self.ledger.update(tracked.client_order_id, None, OrderStatus.REJECTED)
@@ -354,42 +437,103 @@ class LiveBroker(bt.BrokerBase):
                     self._reject(tracked.order)
                 return
             self._accept(tracked, found)
+            if tracked.cancel_requested and tracked.client_order_id in self.tracked:
+                self._send_cancel(tracked)
+                self._poll(tracked)
             return
         answer = self.client.fetch_order(tracked.exchange_order_id, self.symbol)
-        self._settle(tracked, answer, self.fills_of(tracked))
+        self.settle(tracked, answer, [])
 
     def fills_of(self, tracked: TrackedOrder) -> list[ExchangeFill]:
-        trades = self.client.fetch_my_trades(self.symbol, since=tracked.created_ms - 60_000)
-        return [
-            ExchangeFill.from_ccxt(t, tracked.exchange_order_id)
-            for t in trades
-            if str(t.get("order")) == tracked.exchange_order_id
-        ]
+        """Every fill of one order, page by page: the exchange's order-trades call where ccxt
+        has one, else its trade list filtered by ``orderId``.  Pages follow Binance's
+        ``fromId`` (trade ids are numbers); an exchange whose ids are not numbers is asked
+        for one page per bar, and the order stays followed until its fills add up."""
+        order_id = tracked.exchange_order_id
+        assert order_id is not None
+        fills: dict[str, ExchangeFill] = {}
+        params: dict[str, Any] = {}
+        while True:
+            if self.client.has.get("fetchOrderTrades"):
+                page = self.client.fetch_order_trades(
+                    order_id, self.symbol, None, FILL_PAGE, params
+                )
+            else:
+                page = self.client.fetch_my_trades(
+                    self.symbol, None, FILL_PAGE, {"orderId": order_id, **params}
+                )
+            fresh = 0
+            for trade in page:
+                fill = ExchangeFill.from_ccxt(trade, order_id)
+                if fill.exchange_order_id == order_id and fill.fill_id not in fills:
+                    fills[fill.fill_id] = fill
+                    fresh += 1
+            ids = [str(trade.get("id")) for trade in page]
+            if len(page) < FILL_PAGE or not fresh or not all(i.isdigit() for i in ids):
+                return sorted(fills.values(), key=lambda f: f.at)
+            params = {"fromId": max(int(i) for i in ids) + 1}
 
-    def _settle(
+    def settle(
         self, tracked: TrackedOrder, answer: dict[str, Any], fills: list[ExchangeFill]
     ) -> None:
+        """The exchange's view of a followed order: record its new fills, then end it only
+        if its fills add up to what the exchange filled."""
         self._apply_new(tracked, fills)
         status = answer.get("status") or OrderStatus.OPEN
-        filled = to_decimal(answer.get("filled")) or Decimal(0)
-        if status == OrderStatus.CLOSED and tracked.filled < filled:
-            # the answer carried no fills (some exchanges): fetch them
+        tracked.exchange_filled = max(
+            tracked.exchange_filled, exchange_amount(answer.get("filled"), "order filled")
+        )
+        if not tracked.fills_add_up:
             self._apply_new(tracked, self.fills_of(tracked))
-        self.ledger.update(tracked.client_order_id, answer, status)
+        final = status in FINAL_ORDER_STATUSES
+        settled = final and tracked.fills_add_up
+        recorded = status if settled or not final else OrderStatus.SETTLING
+        self.ledger.update(tracked.client_order_id, answer, recorded, fee=tracked.fee)
         order = tracked.order
-        if status in FINAL_ORDER_STATUSES:
+        if settled:
             del self.tracked[tracked.client_order_id]
+            self._fills_recorded(tracked)
             if order is not None:
-                if status == OrderStatus.CLOSED:
-                    order.completed()
-                elif status == OrderStatus.CANCELED:
-                    order.cancel()
-                else:
-                    order.reject(self)
-                self.notify(order)
+                self._end(order, status)
+        elif final:
+            self._fills_missing(tracked, status)
         elif order is not None and tracked.filled > 0 and order.status != bt.Order.Partial:
             order.partial()
             self.notify(order)
+
+    def _end(self, order: bt.Order, status: str) -> None:
+        """Tell the strategy how its order ended; a partly filled cancel or expiry keeps its
+        executed size (backtrader's Canceled and Expired carry it)."""
+        if status == OrderStatus.CLOSED:
+            order.completed()
+        elif status == OrderStatus.CANCELED:
+            order.cancel()
+        elif status == OrderStatus.EXPIRED:
+            order.expire()
+        else:
+            order.reject(self)
+        self.notify(order)
+
+    def _fills_missing(self, tracked: TrackedOrder, status: str) -> None:
+        tracked.settling_bars += 1
+        if tracked.settling_bars < self.p.fill_gap_bars:
+            return
+        if tracked.client_order_id in self.incidents:
+            return
+        text = (
+            f"order {tracked.client_order_id} is {status} at the exchange with "
+            f"{tracked.exchange_filled} filled, but only {tracked.filled} in recorded fills "
+            f"after {tracked.settling_bars} bars; no new positions until they are recorded"
+        )
+        self.incidents[tracked.client_order_id] = text
+        self.on_incident(text)
+
+    def _fills_recorded(self, tracked: TrackedOrder) -> None:
+        if self.incidents.pop(tracked.client_order_id, None) is not None:
+            self.on_incident(
+                f"order {tracked.client_order_id}: its fills are all recorded now "
+                f"({tracked.filled}); new positions allowed again"
+            )
 
     def _apply_new(self, tracked: TrackedOrder, fills: list[ExchangeFill]) -> None:
         for fill in fills:
@@ -403,6 +547,7 @@ class LiveBroker(bt.BrokerBase):
         buying = tracked.side == Side.BUY
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
         fee_in_quote = self.fee_in_quote(fill)
+        tracked.fee += fee_in_quote
         data = self.p.feed
         position = self.positions[data]
         entry_price = position.price
@@ -450,9 +595,26 @@ class LiveBroker(bt.BrokerBase):
 
     # -- the exchange is the truth --------------------------------------------------------------
     def refresh_balance(self) -> dict[str, Any]:
+        """The account's balance; an answer naming neither the base nor the quote currency,
+        or with an amount that is not a number, is :class:`MalformedAnswer`."""
         balance = self.client.fetch_balance()
-        self.cash = float(balance.get(self.quote, {}).get("total") or 0.0)
+        if not isinstance(balance, dict) or not (
+            isinstance(balance.get(self.base), dict) or isinstance(balance.get(self.quote), dict)
+        ):
+            raise MalformedAnswer(
+                f"the balance names neither {self.base} nor {self.quote}; not trading on a guess"
+            )
+        self.cash = float(self._total(balance, self.quote))
         return balance
+
+    @staticmethod
+    def _total(balance: dict[str, Any], currency: str) -> Decimal:
+        entry = balance.get(currency)
+        if entry is None:
+            return Decimal(0)  # the account never held it
+        if not isinstance(entry, dict):
+            raise MalformedAnswer(f"the balance of {currency} is not an amount: {entry!r}")
+        return exchange_amount(entry.get("total"), f"{currency} balance")
 
     def fee_in_quote(self, fill: ExchangeFill) -> Decimal:
         """The fill's fee in the quote currency; a fee in a third currency (BNB) is not
@@ -480,17 +642,20 @@ class LiveBroker(bt.BrokerBase):
 
     def base_balance(self) -> Decimal:
         """The account's base-currency balance (the position); refreshes cash too."""
-        balance = self.refresh_balance()
-        return to_decimal(balance.get(self.base, {}).get("total") or 0) or Decimal(0)
+        return self._total(self.refresh_balance(), self.base)
 
     def last_price(self) -> Decimal | None:
         return to_decimal(self.client.fetch_ticker(self.symbol).get("last"))
 
-    def set_position(self, size: Decimal, price: Decimal | None) -> None:
-        """The position the strategy sees before its first bar."""
+    def set_position(
+        self, size: Decimal, price: Decimal | None, entry_logic: str | None = None
+    ) -> None:
+        """The position the strategy sees before its first bar, and the logic that opened it
+        (an exit after a restart records what it closes)."""
         self.positions[self.p.feed] = bt.Position(
             size=float(size), price=float(price or 0) if size > 0 else 0.0
         )
+        self._entry_logic = entry_logic if size > 0 else None
 
     def wait(self, seconds: float) -> bool:
         """Sleep unless the broker is stopped; True if it was."""

@@ -2,15 +2,21 @@
 
 The broker writes an order here BEFORE it goes to the exchange (status ``submitting``), then
 the exchange's answer (``open``, ``closed``, ``canceled``, ``rejected``) or ``unknown`` when
-the answer was lost and the order could not be looked up yet.  A fill is keyed by the
-exchange's trade id, so recording it again (a retry, a poll, a restart) stores nothing.
+the answer was lost and the order could not be looked up yet, or ``settling`` while its
+fills do not add up to what the exchange filled.  A fill is keyed by the exchange's trade id,
+so recording it again (a retry, a poll, a restart) stores nothing.
+
+Every write runs ``fence`` (the run's lease check) in its own transaction: a process whose
+lease was taken writes nothing more.  Numbers from the exchange that are missing, not
+numbers, or negative are :class:`MalformedAnswer`, never stored as 0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,13 +24,33 @@ from sqlalchemy import Engine
 from trading_platform.contract import OrderStatus
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.orders import (
+    Fence,
     count_orders_with_prefix,
     record_order,
     unresolved_orders,
     update_order,
+    write_ahead_order,
 )
-from trading_platform.db.trades import record_trade
-from trading_platform.db.types import to_decimal
+from trading_platform.db.trades import last_entry_logic, record_trade
+from trading_platform.db.types import to_decimal, utcnow
+
+
+class MalformedAnswer(Exception):
+    """The exchange answered something the broker cannot trust (a fill without price or
+    amount, an unreadable balance): the bot stops rather than trade on a guess."""
+
+
+def exchange_amount(value: Any, what: str, *, positive: bool = False) -> Decimal:
+    """An exchange number as an exact Decimal, or :class:`MalformedAnswer` naming ``what``."""
+    if value is None or isinstance(value, bool):
+        raise MalformedAnswer(f"{what} is missing")
+    try:
+        number = to_decimal(value)
+    except (ValueError, InvalidOperation):
+        raise MalformedAnswer(f"{what} is not a number: {str(value)[:40]!r}") from None
+    if number is None or not number.is_finite() or number < 0 or (positive and number == 0):
+        raise MalformedAnswer(f"{what} is not a valid amount: {str(value)[:40]!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -41,20 +67,25 @@ class ExchangeFill:
 
     @classmethod
     def from_ccxt(cls, trade: dict[str, Any], exchange_order_id: str | None) -> ExchangeFill:
+        """A fill without an id, a price or an amount is :class:`MalformedAnswer`."""
+        if not isinstance(trade, dict) or trade.get("id") in (None, ""):
+            raise MalformedAnswer("a fill without a trade id")
+        fill_id = str(trade["id"])
         fee = trade.get("fee") or {}
         stamp = trade.get("timestamp")
         at = (
             dt.datetime.fromtimestamp(stamp / 1000, dt.UTC).replace(tzinfo=None)
-            if stamp
+            if isinstance(stamp, int | float) and math.isfinite(stamp) and stamp > 0
             else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         )
+        cost = fee.get("cost") if isinstance(fee, dict) else None
         return cls(
-            fill_id=str(trade["id"]),
+            fill_id=fill_id,
             exchange_order_id=str(trade.get("order") or exchange_order_id or "") or None,
-            price=to_decimal(trade["price"]) or Decimal(0),
-            amount=to_decimal(trade["amount"]) or Decimal(0),
-            fee=to_decimal(fee.get("cost")) or Decimal(0),
-            fee_currency=fee.get("currency"),
+            price=exchange_amount(trade.get("price"), f"price of fill {fill_id}", positive=True),
+            amount=exchange_amount(trade.get("amount"), f"amount of fill {fill_id}", positive=True),
+            fee=Decimal(0) if cost is None else exchange_amount(cost, f"fee of fill {fill_id}"),
+            fee_currency=fee.get("currency") if isinstance(fee, dict) else None,
             at=at,
         )
 
@@ -74,11 +105,19 @@ def sale_pnl(fill: ExchangeFill, entry_price: Decimal) -> Decimal:
 class OrderLedger:
     """``trading_orders`` and ``trading_trades`` of one live bot run."""
 
-    def __init__(self, database: Engine, bot_id: int, run_id: str, symbol: str) -> None:
+    def __init__(
+        self,
+        database: Engine,
+        bot_id: int,
+        run_id: str,
+        symbol: str,
+        fence: Fence | None = None,
+    ) -> None:
         self.database = database
         self.bot_id = bot_id
         self.run_id = run_id
         self.symbol = symbol
+        self.fence = fence
         self._row_ids: dict[str, int] = {}
 
     def next_sequence(self, prefix: str) -> int:
@@ -95,8 +134,9 @@ class OrderLedger:
         price: Decimal | None,
         logic: str | None,
     ) -> None:
-        self._row_ids[client_order_id] = record_order(
+        self._row_ids[client_order_id] = write_ahead_order(
             self.database,
+            self.fence,
             bot_id=self.bot_id,
             run_id=self.run_id,
             client_order_id=client_order_id,
@@ -109,18 +149,33 @@ class OrderLedger:
             logic=logic,
         )
 
-    def update(self, client_order_id: str, answer: dict[str, Any] | None, status: str) -> None:
-        """The exchange's view of the order (``answer`` is ccxt's unified order)."""
+    def mark_sent(self, client_order_id: str) -> None:
+        """The order is about to go out (again): its arrival window starts now."""
+        update_order(self.database, client_order_id, self.fence, last_sent_at=utcnow())
+
+    def update(
+        self,
+        client_order_id: str,
+        answer: dict[str, Any] | None,
+        status: str,
+        *,
+        fee: Decimal | None = None,
+    ) -> None:
+        """The exchange's view of the order (``answer`` is ccxt's unified order).  ``fee``,
+        the sum of its recorded fills' fees, stands in where the answer has none (a Binance
+        order lookup carries no fills)."""
         values: dict[str, Any] = {"status": status}
         if answer is not None:
             values["exchange_order_id"] = str(answer.get("id"))
             for key in ("filled", "average"):
                 if answer.get(key) is not None:
                     values[key] = to_decimal(answer[key])
-            fee = answer.get("fee") or {}
-            if fee.get("cost") is not None:
-                values["fee"] = to_decimal(fee["cost"])
-        update_order(self.database, client_order_id, **values)
+            answer_fee = answer.get("fee") or {}
+            if answer_fee.get("cost") is not None:
+                values["fee"] = to_decimal(answer_fee["cost"])
+        if "fee" not in values and fee:
+            values["fee"] = fee
+        update_order(self.database, client_order_id, self.fence, **values)
 
     def record_fill(
         self,
@@ -148,6 +203,7 @@ class OrderLedger:
             self._row_ids[client_order_id] = row_id
         return record_trade(
             self.database,
+            self.fence,
             bot_id=self.bot_id,
             run_id=self.run_id,
             order_id=row_id,
@@ -162,6 +218,10 @@ class OrderLedger:
             exit_logic=exit_logic,
             executed_at=fill.at,
         )
+
+    def entry_logic(self) -> str | None:
+        """The logic of the buy that opened the position held now (put back on restart)."""
+        return last_entry_logic(self.database, self.bot_id)
 
     def unresolved(self) -> list[TradingOrder]:
         orders = unresolved_orders(self.database, self.bot_id)

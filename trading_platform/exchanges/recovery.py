@@ -1,8 +1,12 @@
 """A live bot's restart: the exchange is the truth.
 
-Orders the previous incarnation left unresolved (``submitting``, ``open``, ``unknown``) are
-looked up by client order id; their fills are recorded once; the ones still open are
-cancelled, or adopted and followed, as ``live.open_orders_on_restart`` says.  Cash and
+Orders the previous incarnation left unresolved (``submitting``, ``open``, ``unknown``,
+``settling``) are looked up by client order id (one not found is only believed never sent
+once the arrival window after its last send attempt has passed); their fills are recorded
+once, and the order's fee is the sum of theirs; the ones still open are cancelled, or adopted
+and followed, as ``live.open_orders_on_restart`` says; one the exchange ended whose fills do
+not add up yet is followed until they do.  The position's entry logic is put back, so the
+first exit after a restart records what it closes.  Cash and
 position then come from the balance, and every difference from the database is returned as
 a sentence, for the venue to log, audit and notify.  Everything goes through the broker's
 public methods and its ledger.
@@ -14,8 +18,14 @@ from decimal import Decimal
 
 from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
 from trading_platform.db.models import TradingOrder
-from trading_platform.exchanges.broker import ARRIVAL_WINDOW_MS, LiveBroker, TrackedOrder, age_ms
-from trading_platform.exchanges.ledger import sale_pnl
+from trading_platform.exchanges.broker import (
+    ARRIVAL_WINDOW_MS,
+    LiveBroker,
+    TrackedOrder,
+    age_ms,
+    sent_ms_of,
+)
+from trading_platform.exchanges.ledger import exchange_amount, sale_pnl
 
 #: a recorded position and the exchange's balance closer than this are the same
 SAME_SIZE = Decimal("1e-12")
@@ -37,7 +47,7 @@ def recover(broker: LiveBroker, saved_size: Decimal, saved_price: Decimal | None
     price = saved_price or last_buy
     if size > 0 and not price:
         price = broker.last_price()
-    broker.set_position(size, price)
+    broker.set_position(size, price, broker.ledger.entry_logic())
     return corrections
 
 
@@ -46,9 +56,9 @@ def _resolve(
 ) -> Decimal | None:
     """One order a previous incarnation left unresolved; returns its last buy price."""
     found = broker.lookup(row.client_order_id)
-    created_ms = int(row.created_at.timestamp() * 1000) if row.created_at else 0
-    if found is None and age_ms(created_ms) < ARRIVAL_WINDOW_MS:
-        broker.wait((ARRIVAL_WINDOW_MS - age_ms(created_ms)) / 1000)
+    sent_ms = sent_ms_of(row)
+    if found is None and age_ms(sent_ms) < ARRIVAL_WINDOW_MS:
+        broker.wait((ARRIVAL_WINDOW_MS - age_ms(sent_ms)) / 1000)
         found = broker.lookup(row.client_order_id)
     if found is None:
         broker.ledger.update(row.client_order_id, None, OrderStatus.REJECTED)
@@ -59,6 +69,8 @@ def _resolve(
     last_buy = None
     for fill in broker.fills_of(tracked):
         tracked.fill_ids.add(fill.fill_id)
+        tracked.filled += fill.amount
+        tracked.fee += broker.fee_in_quote(fill)
         new = broker.ledger.record_fill(
             row.client_order_id,
             row.side,
@@ -80,8 +92,18 @@ def _resolve(
         if broker.p.open_orders_on_restart == "adopt":
             broker.follow(tracked)
             corrections.append(f"open order {row.client_order_id} adopted")
-        else:
-            found, status = broker.cancel_at_exchange(found["id"])
-            corrections.append(f"open order {row.client_order_id} cancelled")
-    broker.ledger.update(row.client_order_id, found, status)
+            broker.ledger.update(row.client_order_id, found, status, fee=tracked.fee)
+            return last_buy
+        found, status = broker.cancel_at_exchange(found["id"])
+        corrections.append(f"open order {row.client_order_id} cancelled")
+    tracked.exchange_filled = exchange_amount(found.get("filled") or 0, "order filled")
+    if not tracked.fills_add_up:
+        # the exchange ended it, its trades are not all visible yet: followed until they are
+        broker.follow(tracked)
+        status = OrderStatus.SETTLING
+        corrections.append(
+            f"order {row.client_order_id}: {tracked.exchange_filled} filled at the exchange, "
+            f"{tracked.filled} in fills so far; following it until they add up"
+        )
+    broker.ledger.update(row.client_order_id, found, status, fee=tracked.fee)
     return last_buy

@@ -12,6 +12,7 @@ of the credential set scrubbed from its text (it reaches the database and logs).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -147,13 +148,31 @@ class ExchangeVenue:
         with_retries(private.load_markets, f"markets of {config.exchange}", stop)
         self._broker = LiveBroker(
             private,
-            OrderLedger(self.run.database, self.run.bot_id, self.run.run_id, config.symbol),
+            OrderLedger(
+                self.run.database,
+                self.run.bot_id,
+                self.run.run_id,
+                config.symbol,
+                fence=self.run.fence,
+            ),
             config.symbol,
             order_id_prefix(self.run.bot_id, self.run.incarnation),
+            on_incident=self._incident,
             feed=feed,
             open_orders_on_restart=config.live.open_orders_on_restart,
+            fill_gap_bars=config.live.fill_gap_bars,
         )
         return feed, self._broker
+
+    def _incident(self, text: str) -> None:
+        """Fills that do not add up (or add up again): audit row and notification."""
+        run = self.run
+        log.error("bot %s: %s", run.bot_id, text)
+        run.note(text)
+        run.notify_error(
+            messages.bot_error(run.config.name, ErrorKind.FILLS_MISSING, text),
+            f"fills:{run.run_id}:{hashlib.sha1(text.encode()).hexdigest()[:16]}",
+        )
 
     def _load_credentials(self) -> Credentials:
         name = self.run.config.credentials
