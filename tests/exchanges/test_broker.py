@@ -20,11 +20,11 @@ from tests.support.builders import add_bot
 from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.db.orders import bot_orders
-from trading_platform.db.trades import bot_trades
+from trading_platform.db.trades import bot_trades, record_trade
 from trading_platform.exchanges.broker import LiveBroker
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
-from trading_platform.exchanges.ledger import OrderLedger
+from trading_platform.exchanges.ledger import ExchangeFill, MalformedAnswer, OrderLedger
 from trading_platform.exchanges.recovery import recover
 from trading_platform.feeds.bars import Bar
 from trading_platform.feeds.queue_feed import QueueFeed
@@ -67,11 +67,13 @@ def _broker(emulator, db_engine, bot_id: int, run_id: str, prefix: str, **params
     return LiveBroker(_client(emulator), ledger, "BTC/USDT", prefix, feed=QueueFeed(), **params)
 
 
-def _run(emulator, db_engine, steps):
+def _run(emulator, db_engine, steps, *, saved=(Decimal(0), None), prepare=None, **params):
     bot_id = add_bot(db_engine, "broker", enabled=False)
-    broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-")
+    if prepare is not None:
+        prepare(bot_id)  # what a previous incarnation left in the database
+    broker = _broker(emulator, db_engine, bot_id, "run-b", "tp-9-1-", **params)
     feed = broker.p.feed
-    recover(broker, Decimal(0), None)
+    recover(broker, *saved)
     seen: list = []
     cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
     cerebro.setbroker(broker)
@@ -241,3 +243,282 @@ def test_an_order_left_open_by_a_crash_is_cancelled_or_adopted(
     (fill,) = bot_trades(db_engine, bot_id)
     assert row.status == "closed" and fill.amount == Decimal("0.01")
     assert broker.getposition(feed).size == pytest.approx(0.01 - 0.00001)
+
+
+# -- every fill recorded before an order ends -------------------------------------------------
+def _statuses(seen) -> list[str]:
+    return [status for _, status, _ in seen]
+
+
+def test_an_order_filled_before_its_trades_are_visible_ends_only_with_its_fills(
+    emulator, db_engine
+) -> None:
+    emulator.answer_fills = False  # the answer says FILLED and carries no fills
+    emulator.trade_delay_seconds = 1.5  # and the trade list does not show them yet
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, {1: lambda s: s.buy(size=0.01)})
+    try:
+        bar()
+        wait_for(lambda: _statuses(seen) == ["Submitted", "Accepted"], 10, "accepted")
+        (order,) = bot_orders(db_engine, bot_id)
+        assert order.status == "settling", "finalised before its fills were recorded"
+        assert broker.getposition(broker.p.feed).size == 0
+        emulator.trade_delay_seconds = 0  # the trade becomes visible
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Completed"], 10, "completed with its fill")
+    finally:
+        stop()
+    assert seen[-1][2] == pytest.approx(0.01)  # the strategy sees what was bought
+    (fill,) = bot_trades(db_engine, bot_id)
+    (order,) = bot_orders(db_engine, bot_id)
+    assert fill.amount == Decimal("0.01") and order.status == "closed"
+    assert order.fee == fill.fee and order.fee > 0
+    assert broker.getposition(broker.p.feed).size == pytest.approx(0.01 - 0.00001)
+
+
+@pytest.mark.parametrize(("ended", "told"), [("CANCELED", "Canceled"), ("EXPIRED", "Expired")])
+def test_a_partly_filled_order_found_ended_after_a_lost_answer_keeps_its_fill(
+    emulator, db_engine, ended: str, told: str
+) -> None:
+    below = emulator.last_price - 100
+    emulator.order_faults.append("lost")  # the resting buy arrives; its answer does not
+    # and the exchange goes dark at once: the order cannot be looked up
+    emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
+    emulator.timeout_seconds = 1.0
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {1: lambda s: s.buy(size=0.01, price=float(below), exectype=bt.Order.Limit)},
+    )
+    broker.client.timeout = 400
+    try:
+        bar()
+        wait_for(
+            lambda: [o.status for o in bot_orders(db_engine, bot_id)] == ["unknown"],
+            20,
+            "the order left unknown",
+        )
+        account = emulator.accounts[KEY]
+        (at_exchange,) = account.orders.values()
+        with emulator.lock:  # half of it fills, then the exchange ends it
+            emulator._fill(account, at_exchange, Decimal("0.005"), below, True)
+            at_exchange.status = ended
+        emulator.reachable = True
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == [told], 10, f"{told} to the strategy")
+    finally:
+        stop()
+    assert seen[-1][2] == pytest.approx(0.005), "the strategy must see the half that was bought"
+    (fill,) = bot_trades(db_engine, bot_id)
+    assert fill.amount == Decimal("0.005")
+    (order,) = bot_orders(db_engine, bot_id)
+    assert order.status == ended.lower() and order.filled == Decimal("0.005")
+    assert broker.getposition(broker.p.feed).size == pytest.approx(0.005 - 0.000005)
+
+
+def test_an_order_with_many_fills_is_read_page_by_page(emulator, db_engine, monkeypatch) -> None:
+    monkeypatch.setattr("trading_platform.exchanges.broker.FILL_PAGE", 2)
+    below = emulator.last_price - 100
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {1: lambda s: s.buy(size=0.01, price=float(below), exectype=bt.Order.Limit)},
+    )
+    try:
+        bar()
+        wait_for(lambda: _statuses(seen) == ["Submitted", "Accepted"], 10, "accepted")
+        account = emulator.accounts[KEY]
+        (at_exchange,) = account.orders.values()
+        with emulator.lock:  # five fills of 0.002
+            for _ in range(5):
+                emulator._fill(account, at_exchange, Decimal("0.002"), below, True)
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Completed"], 10, "completed")
+    finally:
+        stop()
+    assert sorted(f.amount for f in bot_trades(db_engine, bot_id)) == [Decimal("0.002")] * 5
+    pages = [q for q in emulator.trade_queries if q.get("orderId") == str(at_exchange.order_id)]
+    assert len(pages) >= 3 and all(q["limit"] == "2" for q in pages)
+
+
+def test_fills_that_never_add_up_are_an_incident_and_block_new_positions(
+    emulator, db_engine
+) -> None:
+    emulator.answer_fills = False
+    emulator.trade_delay_seconds = 3600  # the trades stay invisible
+    incidents: list[str] = []
+    bot_id = add_bot(db_engine, "gap", enabled=False)
+    broker = _broker(
+        emulator,
+        db_engine,
+        bot_id,
+        "run-g",
+        "tp-9-1-",
+        fill_gap_bars=2,
+        on_incident=incidents.append,
+    )
+    recover(broker, Decimal(0), None)
+    seen: list = []
+    cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
+    cerebro.setbroker(broker)
+    feed = broker.p.feed
+    cerebro.adddata(feed)
+    steps = {1: lambda s: s.buy(size=0.01), 4: lambda s: s.buy(size=0.01)}
+    cerebro.addstrategy(Scripted, steps=steps, seen=seen)
+    thread = threading.Thread(target=cerebro.run, daemon=True)
+    thread.start()
+    try:
+        for minute in range(1, 5):
+            price = float(emulator.last_price)
+            when = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=minute)
+            feed.bars.put(Bar(when, price, price, price, price, 1.0))
+            wait_for(lambda m=minute: broker.bars_followed >= m, 10, f"bar {minute}")
+        wait_for(lambda: _statuses(seen)[-1:] == ["Rejected"], 10, "the second buy refused")
+        assert len(incidents) == 1 and "no new positions" in incidents[0]
+        assert emulator.order_posts == 1, "a new position was opened during the incident"
+        (order,) = bot_orders(db_engine, bot_id)
+        assert order.status == "settling"
+        emulator.trade_delay_seconds = 0  # the fills appear
+        feed.bars.put(Bar(dt.datetime(2026, 1, 1, 0, 5), price, price, price, price, 1.0))
+        wait_for(lambda: "Completed" in _statuses(seen), 10, "the first buy completed")
+    finally:
+        feed.stop_feed()
+        thread.join(timeout=10)
+    assert len(incidents) == 2 and "new positions allowed again" in incidents[1]
+    assert broker.incidents == {}
+    (fill,) = bot_trades(db_engine, bot_id)
+    assert fill.amount == Decimal("0.01")
+
+
+def test_the_arrival_window_counts_from_the_last_send_attempt(
+    emulator, db_engine, monkeypatch
+) -> None:
+    monkeypatch.setattr("trading_platform.exchanges.broker.RETRY_START_SECONDS", 0.3)
+    monkeypatch.setattr("trading_platform.exchanges.broker.ARRIVAL_WINDOW_MS", 1500)
+    emulator.timeout_seconds = 1.0
+    emulator.late_seconds = 1.5
+    # three attempts die on the way; the fourth is in flight when the client gives up
+    emulator.order_faults.extend(["timeout", "timeout", "timeout", "late"])
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, {1: lambda s: s.buy(size=0.01)})
+    broker.client.timeout = 400  # ms
+    try:
+        bar()
+        wait_for(
+            lambda: [o.status for o in bot_orders(db_engine, bot_id)] == ["unknown"],
+            20,
+            "the order left unknown",
+        )
+        bar()  # "not found": 2.1 s after the write-ahead, but 0.4 s after the last attempt
+        wait_for(lambda: broker.bars_followed >= 2, 10, "the second bar followed")
+        assert "Rejected" not in _statuses(seen), "declared never sent while still in flight"
+        wait_for(lambda: emulator.order_posts == 1, 10, "the late attempt landing")
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Completed"], 10, "found and completed")
+    finally:
+        stop()
+    (order,) = bot_orders(db_engine, bot_id)
+    assert order.status == "closed" and order.last_sent_at is not None
+    assert emulator.order_posts == 1
+
+
+def test_a_cancel_lost_to_the_network_is_asked_again_until_confirmed(emulator, db_engine) -> None:
+    above = float(emulator.last_price) + 5000
+    placed = {}
+    emulator.accounts[KEY].balances["BTC"] = Decimal("1")
+    emulator.timeout_seconds = 1.0
+    emulator.cancel_faults.append("timeout")
+    steps = {
+        1: lambda s: placed.setdefault("o", s.sell(size=0.5, price=above, exectype=bt.Order.Limit)),
+        2: lambda s: s.cancel(placed["o"]),
+    }
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, steps)
+    broker.client.timeout = 400
+    try:
+        bar()
+        wait_for(lambda: len(seen) >= 2, 10, "accepted")
+        bar()  # the cancel times out
+        wait_for(lambda: broker.bars_followed >= 2, 10, "the cancel tried")
+        (at_exchange,) = emulator.accounts[KEY].orders.values()
+        assert at_exchange.status == "NEW"
+        bar()  # asked again
+        wait_for(lambda: _statuses(seen)[-1:] == ["Canceled"], 10, "cancelled")
+    finally:
+        stop()
+    assert at_exchange.status == "CANCELED"
+    (order,) = bot_orders(db_engine, bot_id)
+    assert order.status == "canceled"
+
+
+# -- fail closed on answers the broker cannot trust ---------------------------------------------
+@pytest.mark.parametrize(
+    "trade",
+    [
+        {"id": "7", "price": None, "amount": 0.1},
+        {"id": "7", "price": 30000.0, "amount": None},
+        {"id": "7", "price": 0.0, "amount": 0.1},
+        {"id": "7", "price": "abc", "amount": 0.1},
+        {"id": None, "price": 30000.0, "amount": 0.1},
+        {"id": "7", "price": 30000.0, "amount": -0.1},
+    ],
+)
+def test_a_fill_without_a_usable_price_amount_or_id_is_refused(trade) -> None:
+    with pytest.raises(MalformedAnswer):
+        ExchangeFill.from_ccxt(trade, "1")
+
+
+def test_an_empty_balance_at_restart_fails_closed(emulator, db_engine) -> None:
+    bot_id = add_bot(db_engine, "empty-balance", enabled=False)
+    broker = _broker(emulator, db_engine, bot_id, "run-e", "tp-9-1-")
+    emulator.accounts[KEY].balances.clear()  # the exchange answers an empty balance
+    with pytest.raises(MalformedAnswer, match="names neither BTC nor USDT"):
+        recover(broker, Decimal("0.5"), Decimal("30000"))
+
+
+def test_a_fill_with_no_price_found_at_restart_fails_closed_and_records_nothing(
+    emulator, db_engine
+) -> None:
+    bot_id = add_bot(db_engine, "no-price", enabled=False)
+    client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
+    emulator.move_price(str(below - 1))  # it fills while nobody watches
+    for trade in emulator.accounts[KEY].trades:
+        trade["price"] = None  # and the exchange reports the fill without a price
+    broker = _broker(emulator, db_engine, bot_id, "run-n", "tp-9-2-")
+    with pytest.raises(MalformedAnswer, match="price"):
+        recover(broker, Decimal(0), None)
+    assert bot_trades(db_engine, bot_id) == []
+
+
+def test_the_first_exit_after_a_restart_records_the_logic_that_opened_the_position(
+    emulator, db_engine
+) -> None:
+    emulator.accounts[KEY].balances["BTC"] = Decimal("0.01")
+
+    def bought_on_a_dip(bot_id: int) -> None:
+        record_trade(
+            db_engine,
+            bot_id=bot_id,
+            run_id="run-before",
+            fill_id="4000",
+            symbol="BTC/USDT",
+            side="buy",
+            amount=Decimal("0.01"),
+            price=Decimal("29000"),
+            fee=Decimal(0),
+            entry_logic="dip",
+            executed_at=dt.datetime(2026, 1, 1),
+        )
+
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {1: lambda s: s.sell(size=0.01, logic="take_profit")},
+        saved=(Decimal("0.01"), Decimal("29000")),
+        prepare=bought_on_a_dip,
+    )
+    try:
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Completed"], 10, "sold")
+    finally:
+        stop()
+    sell = next(t for t in bot_trades(db_engine, bot_id) if t.side == "sell")
+    assert sell.exit_logic == "take_profit" and sell.entry_logic == "dip"
+    assert sell.pnl is not None and sell.pnl > 0

@@ -9,7 +9,14 @@ The market moves when the test says so (:meth:`Emulator.close_candle`) or, in ``
 with the wall clock (one candle every ``candle_seconds``).  Market orders fill at the last
 price, limit orders when a candle crosses their price; ``partial_fill_fraction`` < 1 fills
 market orders in two fills.  Faults are queued per test: ``"timeout"``, ``429``, ``500`` and
-``"lost"`` (the order is accepted, the answer is a 500).
+``"lost"`` (the order is accepted, the answer is a 500) and ``"late"`` (the request is
+handled ``late_seconds`` after it arrived, long after the client gave up); ``order_faults``
+hit order placement only, ``cancel_faults`` cancels only.  ``trade_delay_seconds`` keeps
+each trade out of ``myTrades`` for that long after it happened, and ``answer_fills = False``
+leaves the fills out of an order's answer (Binance's ``RESULT`` response): together they make
+an order that is ``FILLED`` before its trades can be seen.  ``myTrades`` honours ``orderId``,
+``fromId``, ``startTime`` and ``limit`` (default 500, at most 1000), oldest first, as Binance
+does.
 """
 
 from __future__ import annotations
@@ -119,10 +126,19 @@ class Emulator:
         self.faults: deque[Any] = deque()
         #: faults for order placement only (POST /order), e.g. ``"lost"``
         self.order_faults: deque[Any] = deque()
+        #: faults for cancels only (DELETE /order)
+        self.cancel_faults: deque[Any] = deque()
+        #: a trade appears in myTrades only this long after it happened
+        self.trade_delay_seconds = 0.0
+        #: whether an order's answer carries its fills (Binance's FULL response)
+        self.answer_fills = True
+        #: every myTrades request's parameters
+        self.trade_queries: list[dict[str, str]] = []
         #: a random fault (timeout, 429 or 500) on this fraction of requests
         self.fault_rate = 0.0
         self.random = random.Random(11)
         self.timeout_seconds = 3.0
+        self.late_seconds = 1.5
         #: called after an order was executed whose answer is lost (a test's hook)
         self.on_lost_answer: Any = None
         self.requests: list[tuple[str, str]] = []
@@ -322,10 +338,25 @@ class Emulator:
                     if o.status in ("NEW", "PARTIALLY_FILLED")
                 ]
             if route == "/myTrades":
-                since = int(params.get("startTime", 0))
-                from_id = int(params.get("fromId", 0))
-                return [t for t in account.trades if t["time"] >= since and t["id"] >= from_id]
+                return self._my_trades(account, params)
         raise ApiError(404, -1000, f"unknown endpoint {method} {path}")
+
+    def _my_trades(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        self.trade_queries.append({k: v for k, v in params.items() if k != "signature"})
+        since = int(params.get("startTime", 0))
+        from_id = int(params.get("fromId", 0))
+        order_id = int(params["orderId"]) if "orderId" in params else None
+        limit = min(int(params.get("limit", 500)), 1000)
+        visible_until = (time.time() - self.trade_delay_seconds) * 1000
+        trades = [
+            t
+            for t in account.trades
+            if t["time"] >= since
+            and t["id"] >= from_id
+            and t["time"] <= visible_until
+            and (order_id is None or t["orderId"] == order_id)
+        ]
+        return sorted(trades, key=lambda t: t["id"])[:limit]
 
     def _exchange_info(self) -> dict[str, Any]:
         return {
@@ -486,7 +517,8 @@ class Emulator:
                 fills.append(self._fill(account, order, quantity, self.last_price, False))
         else:
             self._match_limits()
-        return {**order.json(), "transactTime": order.time, "fills": fills}
+        answer = {**order.json(), "transactTime": order.time}
+        return {**answer, "fills": fills} if self.answer_fills else answer
 
     # -- HTTP --------------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -511,12 +543,17 @@ class Emulator:
                         fault = emulator.faults.popleft()
                     elif emulator.order_faults and method == "POST":
                         fault = emulator.order_faults.popleft()
+                    elif emulator.cancel_faults and method == "DELETE":
+                        fault = emulator.cancel_faults.popleft()
                     elif emulator.fault_rate and emulator.random.random() < emulator.fault_rate:
                         fault = emulator.random.choice(["timeout", 429, 500])
                 if fault == "timeout":
                     time.sleep(emulator.timeout_seconds)
                     self.close_connection = True
                     return
+                if fault == "late":  # still in flight when the client has given up
+                    time.sleep(emulator.late_seconds)
+                    self.close_connection = True
                 if fault == 429:
                     return self._answer(429, {"code": -1003, "msg": "Too many requests."})
                 if fault == 500:
@@ -529,6 +566,8 @@ class Emulator:
                     if emulator.on_lost_answer is not None:
                         emulator.on_lost_answer()
                     return self._answer(500, "Internal Server Error")
+                if fault == "late":
+                    return  # nobody is listening any more
                 self._answer(200, result)
 
             def _answer(self, status: int, payload: Any) -> None:

@@ -509,7 +509,7 @@ class LiveBroker(bt.BrokerBase):
         elif status == OrderStatus.CANCELED:
             order.cancel()
         elif status == OrderStatus.EXPIRED:
-            order.expire()
+            order.status = bt.Order.Expired  # expire() only expires orders past their valid
         else:
             order.reject(self)
         self.notify(order)
