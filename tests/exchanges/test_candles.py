@@ -58,6 +58,7 @@ def test_each_closed_candle_once_and_gaps_filled(client, emulator, monkeypatch) 
         history_bars=10,
         min_poll_seconds=0.05,
         clock=exchange_clock,
+        clock_sync_seconds=None,  # the test's clock is the exchange's
     )
     poller.start()
     try:
@@ -92,6 +93,7 @@ def test_network_errors_back_off_notify_once_and_recover(client, emulator, monke
         on_unhealthy=lambda why: events.append(f"down: {why}"),
         on_recovered=lambda: events.append("up"),
         clock=lambda: emulator.forming.open_time / 1000 + 0.1,
+        clock_sync_seconds=None,  # the test's clock is the exchange's
     )
     emulator.faults.extend([500, 429, 500, 500, 429])
     emulator.close_candle("31000")
@@ -116,3 +118,34 @@ def test_an_error_that_is_not_the_network_fails_the_feed(client, emulator) -> No
     item = feed.bars.get(timeout=5)
     assert isinstance(item, AttributeError)
     assert not isinstance(item, ccxt.NetworkError)
+
+
+FIVE_MINUTES_MS = 5 * 60_000
+
+
+@pytest.mark.parametrize("offset_ms", [FIVE_MINUTES_MS, -FIVE_MINUTES_MS], ids=["ahead", "behind"])
+def test_candles_close_on_the_exchange_clock(offset_ms: int) -> None:
+    """An exchange clock five candles ahead of the local one: by the local clock its last
+    five closed candles are still forming.  Behind: its forming candle has closed already.
+    Judged on the exchange's clock (measured through ``/time``), the newest closed candle
+    is the exchange's own."""
+    emulator = Emulator(candle_seconds=60, history=50, live=True, clock_offset_ms=offset_ms)
+    emulator.start()
+    try:
+        client = make_client("binance", base_url=emulator.url, timeout_ms=1500)
+        feed, poller = ccxt_feed(client, "BTC/USDT", "1m", history_bars=5)
+    finally:
+        emulator.stop()
+    # the klines request came last: the emulator's candles are as the feed saw them
+    assert poller.last_open_ms == emulator.candles[-1].open_time
+    assert [b.close for b in feed.p.history] == [float(c.close) for c in emulator.candles[-5:]]
+    assert poller.clock_offset_s == pytest.approx(offset_ms / 1000, abs=1.0)
+
+
+def test_the_grace_is_the_configured_one_or_follows_the_timeframe(client) -> None:
+    feed, poller = ccxt_feed(client, "BTC/USDT", "1m", history_bars=0)
+    assert feed.freshness is not None and feed.freshness.timeframe_seconds == 60
+    assert feed.freshness.grace_seconds == 6  # 10 % of the timeframe
+    assert feed.freshness.clock() == pytest.approx(poller.exchange_time(), abs=1.0)
+    feed, _ = ccxt_feed(client, "BTC/USDT", "1m", history_bars=0, stale_grace_seconds=1.5)
+    assert feed.freshness is not None and feed.freshness.grace_seconds == 1.5

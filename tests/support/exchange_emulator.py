@@ -9,7 +9,9 @@ The market moves when the test says so (:meth:`Emulator.close_candle`) or, in ``
 with the wall clock (one candle every ``candle_seconds``).  Market orders fill at the last
 price, limit orders when a candle crosses their price; ``partial_fill_fraction`` < 1 fills
 market orders in two fills.  Faults are queued per test: ``"timeout"``, ``429``, ``500`` and
-``"lost"`` (the order is accepted, the answer is a 500).
+``"lost"`` (the order is accepted, the answer is a 500).  ``clock_offset_ms`` sets the
+exchange's clock ahead of (or, negative, behind) the local one: ``/time`` and the candles'
+times follow it.
 """
 
 from __future__ import annotations
@@ -111,8 +113,11 @@ class Emulator:
         candle_seconds: int = 60,
         history: int = 300,
         live: bool = False,
+        clock_offset_ms: int = 0,
     ) -> None:
         self.symbol, self.base, self.quote = symbol, base, quote
+        #: the exchange's clock minus the local clock (``/time``, candle times)
+        self.clock_offset_ms = clock_offset_ms
         self.candle_ms = candle_seconds * 1000
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {}
@@ -136,7 +141,7 @@ class Emulator:
         self.next_trade_id = 5000
         self.live = live
         self.reachable = True
-        now = int(time.time() * 1000) // self.candle_ms * self.candle_ms
+        now = self.now_ms() // self.candle_ms * self.candle_ms
         price = Decimal(start_price)
         self.candles: list[Candle] = []
         for n in range(history, 0, -1):
@@ -156,6 +161,10 @@ class Emulator:
         self.server: ThreadingHTTPServer | None = None
 
     # -- test controls ----------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """The exchange's clock: the local one shifted by ``clock_offset_ms``."""
+        return int(time.time() * 1000) + self.clock_offset_ms
+
     def add_account(self, api_key: str, secret: str, **balances: str) -> None:
         self.accounts[api_key] = Account(secret, {k: Decimal(v) for k, v in balances.items()})
 
@@ -194,7 +203,7 @@ class Emulator:
     def _roll_clock(self) -> None:
         if not self.live:
             return
-        now = int(time.time() * 1000)
+        now = self.now_ms()
         while now >= self.forming.open_time + self.candle_ms:
             step = Decimal((len(self.candles) * 7919 % 41) - 20) / Decimal(1000)
             self.close_candle((self.forming.close * (1 + step)).quantize(TICK))
@@ -282,7 +291,7 @@ class Emulator:
             self._roll_clock()
             self.requests.append((method, route))
             if route == "/time":
-                return {"serverTime": int(time.time() * 1000)}
+                return {"serverTime": self.now_ms()}
             if route == "/exchangeInfo":
                 return self._exchange_info()
             if route == "/klines":
