@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
+import threading
 from collections.abc import Iterator
 
+import backtrader as bt
 import pytest
 
 from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
+from trading_platform.engine.paper import PaperBroker
 from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client
 
@@ -140,6 +144,51 @@ def test_candles_close_on_the_exchange_clock(offset_ms: int) -> None:
     assert poller.last_open_ms == emulator.candles[-1].open_time
     assert [b.close for b in feed.p.history] == [float(c.close) for c in emulator.candles[-5:]]
     assert poller.clock_offset_s == pytest.approx(offset_ms / 1000, abs=1.0)
+
+
+class _BuyEveryBar(bt.Strategy):
+    """Buys on every bar; records the status of each order (submitted, accepted, rejected)
+    with the time of the bar it was placed on (notifications arrive on a later bar)."""
+
+    params = (("seen", None),)
+
+    def __init__(self) -> None:
+        self.placed_on: dict[int, dt.datetime] = {}
+
+    def next(self) -> None:
+        self.placed_on[self.buy(size=0.01).ref] = bt.num2date(self.data.datetime[0])
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Submitted, order.Accepted, order.Rejected):
+            self.p.seen.append((self.placed_on[order.ref], order.getstatusname()))
+
+
+def test_history_bars_0_refuses_an_order_on_an_old_last_candle(client, emulator) -> None:
+    """``history_bars: 0``: the bot starts on the exchange's last closed candle.  Here it
+    closed five minutes ago (a quiet market: no newer candle): trading on it is refused."""
+    del emulator.candles[-5:]
+    last = emulator.candles[-1]
+    last_time = dt.datetime.fromtimestamp(last.open_time / 1000, dt.UTC).replace(tzinfo=None)
+    feed, poller = ccxt_feed(client, "BTC/USDT", "1m", history_bars=0, min_poll_seconds=0.05)
+    seen: list[tuple[dt.datetime, str]] = []
+    cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
+    cerebro.setbroker(PaperBroker(feed=feed))
+    cerebro.adddata(feed)
+    cerebro.addstrategy(_BuyEveryBar, seen=seen)
+    thread = threading.Thread(target=cerebro.run, daemon=True)
+    poller.start()
+    thread.start()
+    try:
+        on_last = wait_for(
+            lambda: [status for when, status in seen if when == last_time],
+            20,
+            "the order on the last closed candle",
+        )
+    finally:
+        poller.stop()
+        feed.stop_feed()
+        thread.join(timeout=10)
+    assert on_last == ["Rejected"]
 
 
 def test_the_grace_is_the_configured_one_or_follows_the_timeframe(client) -> None:
