@@ -54,6 +54,16 @@ def test_config_may_be_json_text() -> None:
         ),
         ({"config": {"heartbeat_interval": 0}}, "config.heartbeat_interval", "expected 1..3600"),
         ({"config": {"credentials": "sk-123 456"}}, "config.credentials", "NAME of a credential"),
+        (
+            {"config": {"live": {"stale_grace_seconds": -1}}},
+            "config.live.stale_grace_seconds",
+            "greater than or equal to 0",
+        ),
+        (
+            {"config": {"live": {"stale_grace_seconds": "5"}}},
+            "config.live.stale_grace_seconds",
+            "valid number",
+        ),
         ({"mode": "live"}, "exchange", "live trading needs a real exchange"),
         ({"exchange": "csv"}, "config.data.path", "needs a data file path"),
         ({"mode": "backtest", "exchange": "binance"}, "config.data.path", "needs a data file"),
@@ -88,3 +98,8 @@ def test_validated_words_are_plain_strings() -> None:
     strings only (an enum member there fails every sensor tick)."""
     config = _validate()
     assert type(config.mode) is str and config.mode == "paper"
+
+
+def test_stale_grace_defaults_by_timeframe_unless_set() -> None:
+    assert _validate().live.stale_grace_seconds is None  # the feed derives it from the timeframe
+    assert _validate(config={"live": {"stale_grace_seconds": 15}}).live.stale_grace_seconds == 15

@@ -94,6 +94,15 @@ class LiveConfig(_Section):
             "amount before that is an incident (audit row, notification, no new positions)"
         ),
     )
+    stale_grace_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description="bots on an exchange (paper or live): an order is refused when the bar it was "
+        "decided on closed more than this many seconds ago; unset: 10 % of the timeframe, "
+        "between 2 s and 60 s",
+    )
 
 
 class BotConfig(BaseModel):

@@ -22,6 +22,7 @@ from tests.support.waiting import wait_for
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.trades import bot_trades, record_trade
 from trading_platform.exchanges.broker import LiveBroker
+from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
 from trading_platform.exchanges.ledger import ExchangeFill, MalformedAnswer, OrderLedger
@@ -522,3 +523,41 @@ def test_the_first_exit_after_a_restart_records_the_logic_that_opened_the_positi
     sell = next(t for t in bot_trades(db_engine, bot_id) if t.side == "sell")
     assert sell.exit_logic == "take_profit" and sell.entry_logic == "dip"
     assert sell.pnl is not None and sell.pnl > 0
+
+
+def test_a_bar_that_waited_in_the_queue_too_long_is_refused_at_send_time(
+    emulator, db_engine
+) -> None:
+    """Cerebro was blocked (order retries, a busy database) while the poller queued candles:
+    each was fresh when fetched.  An order decided on one that closed more than the grace ago
+    when the broker is about to send is refused before anything is written or sent; an order
+    on the newest candle goes out.  (The grace is 70 s here: the emulator's newest candle
+    closed at the start of this minute, up to 60 s ago.)"""
+    public = make_client("binance", base_url=emulator.url)
+    feed, _poller = ccxt_feed(public, "BTC/USDT", "1m", history_bars=0, stale_grace_seconds=70)
+    bot_id = add_bot(db_engine, "queued", enabled=False)
+    ledger = OrderLedger(db_engine, bot_id, "run-q", "BTC/USDT")
+    broker = LiveBroker(_client(emulator), ledger, "BTC/USDT", "tp-9-3-", feed=feed)
+    recover(broker, Decimal(0), None)
+    seen: list = []
+    steps = {1: lambda s: s.buy(size=0.01), 2: lambda s: s.buy(size=0.01)}
+    cerebro = bt.Cerebro(stdstats=False, live=True, quicknotify=True)
+    cerebro.setbroker(broker)
+    cerebro.adddata(feed)
+    cerebro.addstrategy(Scripted, steps=steps, seen=seen)
+    newest = emulator.candles[-1].open_time  # closed at the start of this minute
+    price = float(emulator.last_price)
+    for open_ms in (newest - 3 * 60_000, newest):  # queued three minutes ago, and now
+        when = dt.datetime.fromtimestamp(open_ms / 1000, dt.UTC).replace(tzinfo=None)
+        feed.bars.put(Bar(when, price, price, price, price, 1.0))
+    thread = threading.Thread(target=cerebro.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: any(s == "Completed" for _, s, _ in seen), 10, "the fresh order filled")
+    finally:
+        feed.stop_feed()
+        thread.join(timeout=10)
+    assert [s for _, s, _ in seen] == ["Rejected", "Submitted", "Accepted", "Completed"]
+    (order,) = bot_orders(db_engine, bot_id)  # the refused one was never written
+    assert order.status == "closed"
+    assert len(emulator.accounts[KEY].orders) == 1

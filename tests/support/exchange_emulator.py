@@ -17,6 +17,8 @@ leaves the fills out of an order's answer (Binance's ``RESULT`` response): toget
 an order that is ``FILLED`` before its trades can be seen.  ``myTrades`` honours ``orderId``,
 ``fromId``, ``startTime`` and ``limit`` (default 500, at most 1000), oldest first, as Binance
 does.
+``clock_offset_ms`` sets the exchange's clock ahead of (or, negative, behind) the local one:
+``/time`` and the candles' times follow it.
 """
 
 from __future__ import annotations
@@ -118,8 +120,11 @@ class Emulator:
         candle_seconds: int = 60,
         history: int = 300,
         live: bool = False,
+        clock_offset_ms: int = 0,
     ) -> None:
         self.symbol, self.base, self.quote = symbol, base, quote
+        #: the exchange's clock minus the local clock (``/time``, candle times)
+        self.clock_offset_ms = clock_offset_ms
         self.candle_ms = candle_seconds * 1000
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {}
@@ -152,7 +157,7 @@ class Emulator:
         self.next_trade_id = 5000
         self.live = live
         self.reachable = True
-        now = int(time.time() * 1000) // self.candle_ms * self.candle_ms
+        now = self.now_ms() // self.candle_ms * self.candle_ms
         price = Decimal(start_price)
         self.candles: list[Candle] = []
         for n in range(history, 0, -1):
@@ -172,6 +177,10 @@ class Emulator:
         self.server: ThreadingHTTPServer | None = None
 
     # -- test controls ----------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """The exchange's clock: the local one shifted by ``clock_offset_ms``."""
+        return int(time.time() * 1000) + self.clock_offset_ms
+
     def add_account(self, api_key: str, secret: str, **balances: str) -> None:
         self.accounts[api_key] = Account(secret, {k: Decimal(v) for k, v in balances.items()})
 
@@ -210,7 +219,7 @@ class Emulator:
     def _roll_clock(self) -> None:
         if not self.live:
             return
-        now = int(time.time() * 1000)
+        now = self.now_ms()
         while now >= self.forming.open_time + self.candle_ms:
             step = Decimal((len(self.candles) * 7919 % 41) - 20) / Decimal(1000)
             self.close_candle((self.forming.close * (1 + step)).quantize(TICK))
@@ -298,7 +307,7 @@ class Emulator:
             self._roll_clock()
             self.requests.append((method, route))
             if route == "/time":
-                return {"serverTime": int(time.time() * 1000)}
+                return {"serverTime": self.now_ms()}
             if route == "/exchangeInfo":
                 return self._exchange_info()
             if route == "/klines":

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import backtrader as bt
 from sqlalchemy import Engine
 
 from trading_platform.db.positions import get_position
+from trading_platform.feeds.staleness import stale_bar_reason
+
+log = logging.getLogger(__name__)
+
+
+def refusal(feed: Any) -> str | None:
+    """Why no order may be placed on ``feed``'s current bar, or None: the same rules as the
+    live broker's, so a paper bot never fills at a price a live one would refuse."""
+    if feed is not None and not getattr(feed, "live", True):
+        return "the bar is history or a late catch-up bar"
+    return stale_bar_reason(feed)
 
 
 class PaperBroker(bt.brokers.BackBroker):
-    """backtrader's simulated broker that refuses orders until the feed is live.
+    """backtrader's simulated broker that refuses orders on stale prices.
 
     A paper bot warms its indicators up on history bars; an order placed on one of those
-    would fill at a price from the past, so it is rejected (the strategy is notified).
+    would fill at a price from the past, so it is rejected (the strategy is notified).  So is
+    an order on a live bar that is too old by the time it is placed
+    (:mod:`~trading_platform.feeds.staleness`).
     """
 
     params = (("feed", None),)
 
     def submit(self, order: bt.Order, check: bool = True) -> bt.Order:
-        feed = self.p.feed
-        if feed is not None and not getattr(feed, "live", True):
+        why = refusal(self.p.feed)
+        if why is not None:
+            log.debug("paper order refused: %s", why)
             order.reject(self)
             self.notify(order)
             return order

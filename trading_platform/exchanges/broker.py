@@ -65,6 +65,7 @@ from trading_platform.exchanges.ledger import (
     exchange_amount,
     sale_pnl,
 )
+from trading_platform.feeds.staleness import stale_bar_reason
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,9 @@ class LiveBroker(bt.BrokerBase):
         feed = self.p.feed
         if feed is not None and not getattr(feed, "live", True):
             return self._refuse(order, "the feed is still replaying history")
+        too_old = stale_bar_reason(feed)
+        if too_old is not None:
+            return self._refuse(order, too_old)
         if order.exectype not in (None, bt.Order.Market, bt.Order.Limit, bt.Order.Close):
             return self._refuse(order, "only market and limit orders are supported live")
         side = Side.BUY if order.isbuy() else Side.SELL

@@ -6,6 +6,16 @@ for every candle since the last one delivered: a candle is delivered when a newe
 its close time has passed on the exchange's clock, never while it is forming; after an outage
 the same request returns the missed candles, so gaps fill themselves.  Those late candles are
 marked stale: the strategy's indicators see them, but brokers refuse orders placed on them.
+The feed also carries the age rule of :mod:`~trading_platform.feeds.staleness`: brokers refuse
+an order on a bar that closed more than a grace before the order is sent (a bar that waited
+in the queue while Cerebro was blocked, the old last candle a ``history_bars: 0`` bot starts
+on).
+
+"Closed" and "fresh" are judged on the exchange's clock, because candle times are the
+exchange's: the poller measures the offset of the exchange's clock from the local one
+(``fetch_time``, the midpoint of the request's round trip) before the backfill and every
+``CLOCK_SYNC_SECONDS``, and uses local time + offset.  An exchange without a time endpoint is
+trusted to agree with the local clock.
 
 Network trouble (``NetworkError``: timeouts, 429/DDoS protection, exchange not available) is
 retried with exponential backoff and never kills the bot; after ``UNHEALTHY_AFTER`` failures in
@@ -26,6 +36,7 @@ from typing import Any
 
 from trading_platform.feeds.bars import Bar
 from trading_platform.feeds.queue_feed import QueueFeed
+from trading_platform.feeds.staleness import Freshness, default_grace_seconds
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +47,10 @@ BACKOFF_MAX_SECONDS = 60.0
 CLOSE_GRACE_SECONDS = 0.05
 PAGE = 500
 MAX_SLEEP_SECONDS = 1.0
+#: how often the exchange clock's offset is measured again (local seconds)
+CLOCK_SYNC_SECONDS = 600.0
+#: a change of the measured offset larger than this is logged as a warning
+CLOCK_JUMP_SECONDS = 1.0
 
 
 def _bar(candle: list[Any], stale: bool = False) -> Bar:
@@ -56,7 +71,10 @@ class CandlePoller(threading.Thread):
         on_recovered: Callable[[], None] | None = None,
         min_poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        clock_sync_seconds: float | None = CLOCK_SYNC_SECONDS,
     ) -> None:
+        """``clock`` is the local clock; ``clock_sync_seconds`` None trusts it to be the
+        exchange's (no offset is measured: tests that drive the clock themselves)."""
         super().__init__(name=f"candles-{symbol}", daemon=True)
         self.client = client
         self.symbol = symbol
@@ -67,15 +85,56 @@ class CandlePoller(threading.Thread):
         self.on_recovered = on_recovered
         self.min_poll_seconds = min_poll_seconds
         self.clock = clock
+        self.clock_sync_seconds = clock_sync_seconds
+        #: exchange time minus local time, seconds (measured by :meth:`sync_clock`)
+        self.clock_offset_s = 0.0
+        self._synced_at: float | None = None
         self.last_open_ms: int | None = None
         self.failures = 0
         self.healthy = True
         self._stop_event = threading.Event()
 
+    # -- the exchange's clock ---------------------------------------------------------------
+    def exchange_time(self) -> float:
+        """Now on the exchange's clock (epoch seconds): the local clock plus the offset."""
+        return self.clock() + self.clock_offset_s
+
+    def sync_clock(self) -> None:
+        """Measure the exchange clock's offset from the local one.
+
+        The server's time is taken to be that of the middle of the round trip, so the error is
+        at most half of it (milliseconds), far below any grace.  Network errors propagate (the
+        caller retries them like any poll).
+        """
+        import ccxt
+
+        if not self.client.has.get("fetchTime"):
+            self.clock_sync_seconds = None
+            log.info("%s has no time endpoint: candles judged by the local clock", self.client.id)
+            return
+        sent = self.clock()
+        try:
+            server_ms = self.client.fetch_time()
+        except ccxt.NotSupported:
+            self.clock_sync_seconds = None
+            return
+        received = self._synced_at = self.clock()
+        offset = server_ms / 1000 - (sent + received) / 2
+        if abs(offset - self.clock_offset_s) > CLOCK_JUMP_SECONDS:
+            log.warning("exchange clock is %+.3f s off the local clock", offset)
+        self.clock_offset_s = offset
+
+    def _sync_clock_if_due(self) -> None:
+        due = self.clock_sync_seconds
+        if due is None:
+            return
+        if self._synced_at is None or self.clock() - self._synced_at >= due:
+            self.sync_clock()
+
     # -- fetching ---------------------------------------------------------------------------
     def closed_candles(self, since_ms: int | None, limit: int = PAGE) -> list[list[Any]]:
         """Closed candles from ``since_ms`` (all pages), or the last ``limit`` closed ones."""
-        now_ms = int(self.clock() * 1000)
+        now_ms = int(self.exchange_time() * 1000)
         if since_ms is None:
             candles = self.client.fetch_ohlcv(self.symbol, self.timeframe, limit=limit + 1)
         else:
@@ -96,6 +155,7 @@ class CandlePoller(threading.Thread):
         """The last ``bars`` closed candles, retried like any poll (called before trading)."""
         while not self._stop_event.is_set():
             try:
+                self._sync_clock_if_due()
                 candles = self.closed_candles(None, limit=max(bars, 1)) if bars else []
                 self._succeeded()
                 self.last_open_ms = candles[-1][0] if candles else None
@@ -107,7 +167,7 @@ class CandlePoller(threading.Thread):
     # -- the loop -----------------------------------------------------------------------------
     def _next_close_s(self) -> float:
         if self.last_open_ms is None:
-            return self.clock()
+            return self.exchange_time()
         return (self.last_open_ms + 2 * self.timeframe_ms) / 1000 + CLOSE_GRACE_SECONDS
 
     def run(self) -> None:
@@ -120,13 +180,14 @@ class CandlePoller(threading.Thread):
 
     def _poll_forever(self) -> None:
         while not self._stop_event.is_set():
-            wait = self._next_close_s() - self.clock()
+            wait = self._next_close_s() - self.exchange_time()
             if wait > 0:
                 # re-read the clock at least every MAX_SLEEP_SECONDS (no request is made)
                 if self._stop_event.wait(min(wait, MAX_SLEEP_SECONDS)):
                     return
                 continue
             try:
+                self._sync_clock_if_due()
                 since = None if self.last_open_ms is None else self.last_open_ms + 1
                 fresh = [
                     c
@@ -176,11 +237,34 @@ class CandlePoller(threading.Thread):
 
 
 def ccxt_feed(
-    client: Any, symbol: str, timeframe: str, history_bars: int, **callbacks: Any
+    client: Any,
+    symbol: str,
+    timeframe: str,
+    history_bars: int,
+    *,
+    stale_grace_seconds: float | None = None,
+    on_stale_order: Callable[[str], None] | None = None,
+    **callbacks: Any,
 ) -> tuple[QueueFeed, CandlePoller]:
-    """A live feed warmed up with ``history_bars`` closed candles, and its poller thread."""
+    """A live feed warmed up with ``history_bars`` closed candles, and its poller thread.
+
+    Its bars are judged by age on the exchange's clock when an order is sent, with
+    ``stale_grace_seconds`` (default: :func:`~trading_platform.feeds.staleness.
+    default_grace_seconds`); ``on_stale_order`` is told of each order refused for it.
+    """
     poller = CandlePoller(client, symbol, timeframe, **callbacks)
     history = poller.backfill(history_bars)
-    feed = QueueFeed(history=history)
+    timeframe_s = poller.timeframe_ms / 1000
+    freshness = Freshness(
+        timeframe_seconds=timeframe_s,
+        grace_seconds=(
+            default_grace_seconds(timeframe_s)
+            if stale_grace_seconds is None
+            else stale_grace_seconds
+        ),
+        clock=poller.exchange_time,
+        on_stale=on_stale_order,
+    )
+    feed = QueueFeed(history=history, freshness=freshness)
     poller.feed = feed
     return feed, poller

@@ -141,6 +141,8 @@ class ExchangeVenue:
             config.data.history_bars,
             on_unhealthy=health.unhealthy,
             on_recovered=health.recovered,
+            stale_grace_seconds=config.live.stale_grace_seconds,
+            on_stale_order=self.run.note,
         )
         if not self.live:
             return feed, PaperBroker(feed=feed)

@@ -13,6 +13,7 @@ from typing import Any
 import backtrader as bt
 
 from trading_platform.feeds.bars import Bar
+from trading_platform.feeds.staleness import Freshness
 
 #: how long ``_load`` blocks waiting for a bar: bounds the reaction time to a stop request
 #: without spinning a core (a live feed whose ``_load`` returns at once burns 100 % CPU).
@@ -26,17 +27,20 @@ class QueueFeed(bt.feed.DataBase):
     returns ``False`` once :meth:`stop_feed` was called, which ends ``cerebro.run()``.
     ``live`` is true while the current bar is fresh: false on history bars and on the stale
     bars of a catch-up after an outage.  Brokers refuse orders while it is false, so a
-    strategy warming up on old bars never trades at a stale price.  A producer that
-    hits an error it cannot recover from calls :meth:`fail`: the exception is raised in the
+    strategy warming up on old bars never trades at a stale price.  ``freshness`` (a
+    :class:`~trading_platform.feeds.staleness.Freshness`, exchange feeds only) lets brokers
+    also refuse an order on a bar that has grown too old by the time it is sent.  A producer
+    that hits an error it cannot recover from calls :meth:`fail`: the exception is raised in the
     thread running Cerebro, so the bot ends in ``error`` instead of waiting forever.
     """
 
-    params = (("history", None),)
+    params = (("history", None), ("freshness", None))
 
     def __init__(self, **_params: Any) -> None:
-        """``history`` (a list of bars delivered first) is a backtrader param: the metaclass
-        takes it out of the keywords before ``__init__`` runs."""
+        """``history`` (a list of bars delivered first) and ``freshness`` are backtrader
+        params: the metaclass takes them out of the keywords before ``__init__`` runs."""
         super().__init__()
+        self.freshness: Freshness | None = self.p.freshness
         self.bars: queue.Queue[Bar | BaseException | None] = queue.Queue()
         self._stopped = threading.Event()
         self._history: list[Bar] = []
