@@ -28,6 +28,7 @@ FAILED = EndedRun(DagsterRunStatus.FAILURE)
 SUCCEEDED = EndedRun(DagsterRunStatus.SUCCESS)
 CANCELED = EndedRun(DagsterRunStatus.CANCELED)
 FATAL = EndedRun(DagsterRunStatus.FAILURE, fatal=True)
+CANCELING_RUN = DagsterRunStatus.CANCELING
 
 
 def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -> BotRow:
@@ -198,8 +199,48 @@ def test_invalid_config_marks_error_once_and_leaves_others_alone() -> None:
     assert "config.params.fast" in change.error
     assert change.notify == NotificationType.INVALID_CONFIG
     assert change.dedupe_key == "invalid:2:bad" and change.bot_name == "bot2"
+    rows = [_row(1), _row(2, status="error")]  # the write took
     plan = _plan(rows, [_config(1), error], [_run(1)], plan.memory)
     assert plan.status_changes == []  # reported once
+
+
+def test_every_status_the_sensor_writes_is_conditional_on_the_status_it_read() -> None:
+    """A run writes its status while the sensor works; the sensor's write is a
+    compare-and-set on what it read, and a restart-count reset never writes a status."""
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=2, launched_key="k")}
+    disabled = _row(enabled=False, status="running", restart_count=1)
+    plan = _plan([disabled], [_config(config_hash="h2" * 32)], [_run(inc=2)], memory)
+    (reset,) = plan.status_changes
+    assert reset.status is None and reset.restart_count == 0
+    plan = _plan([_row(status="running")], [_config()], [], memory, ended={1: FAILED})
+    assert [c.only_from for c in plan.status_changes] == [(BotStatus.RUNNING,)]
+    plan = _plan([_row(enabled=False, status="stopping")], [_config()], [])
+    assert [c.only_from for c in plan.status_changes] == [(BotStatus.STOPPING,)]
+
+
+def test_a_lost_race_is_written_again_once_no_run_holds_the_bot() -> None:
+    """The run recorded ``stopped`` after the sensor read the row, so the sensor's ``error``
+    did not take: it is written again (not notified again) on a later tick."""
+    error = ConfigError("config.params.fast", "Input should be a valid integer")
+    error.bot_id = 1  # type: ignore[attr-defined]
+    plan = _plan([_row(status="running")], [error], [_run()])
+    assert [c.notify for c in plan.status_changes] == [NotificationType.INVALID_CONFIG]
+    plan = _plan([_row(status="stopping")], [error], [_run(status=CANCELING_RUN)], plan.memory)
+    assert plan.status_changes == []  # a run still holds the bot
+    plan = _plan([_row(status="stopped")], [error], [], plan.memory)
+    assert [(c.status, c.notify) for c in plan.status_changes] == [(BotStatus.ERROR, None)]
+
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=3, launched_key="k")}
+    memory[1].failures = [NOW.timestamp() - 30, NOW.timestamp() - 20]
+    plan = _plan([_row(status="running")], [_config()], [], memory, ended={1: FAILED})
+    (gave_up,) = plan.status_changes
+    later = NOW + dt.timedelta(seconds=15)
+    plan = _plan([_row(status="stopped")], [_config()], [], plan.memory, now=later)
+    (again,) = plan.status_changes
+    assert again.status == BotStatus.ERROR and again.error == gave_up.error
+    assert again.notify is None and again.only_from == (BotStatus.STOPPED,)
+    plan = _plan([_row(status="error")], [_config()], [], plan.memory, now=later)
+    assert plan.status_changes == [] and plan.launches == []
 
 
 def test_stale_heartbeat_cancels_a_hung_run_and_counts_a_failure() -> None:

@@ -54,6 +54,7 @@ class BotMemory:
     failures: list[float] = field(default_factory=list)
     retry_at: float | None = None
     gave_up: bool = False
+    exhausted: str = ""  # why it gave up after max_restarts: the status ``error`` says it
     completed: bool = False
     invalid_reported: bool = False
 
@@ -83,8 +84,15 @@ class Cancel:
 
 @dataclass(frozen=True)
 class StatusChange:
+    """A write to a bot's observed columns.
+
+    ``status`` None: only ``restart_count`` is written (the status belongs to the run).
+    ``only_from`` is the status the sensor read with every change it plans: the write is a
+    compare-and-set, so a status a run wrote after the sensor's read is never overwritten
+    (the next tick judges the new one)."""
+
     bot_id: int
-    status: BotStatus
+    status: BotStatus | None
     reason: str
     error: str | None = None
     restart_count: int | None = None
@@ -182,15 +190,16 @@ def reconcile(
 def _new_config(state: BotMemory, desired_hash: str, bot: BotRow, plan: Plan) -> BotMemory:
     fresh = BotMemory(config_hash=desired_hash, incarnation=state.incarnation)
     if bot.restart_count:
+        # the counter only: the run may be writing its status right now (a disable cancels it)
         plan.status_changes.append(
-            StatusChange(
-                bot.id,
-                BotStatus(bot.status),
-                "config changed: restart count reset",
-                restart_count=0,
-            )
+            StatusChange(bot.id, None, "config changed: restart count reset", restart_count=0)
         )
     return fresh
+
+
+def _as_read(bot: BotRow) -> tuple[BotStatus, ...]:
+    """The ``only_from`` of a status the sensor writes: the status it decided on."""
+    return (BotStatus(bot.status),)
 
 
 def _handle_invalid(
@@ -200,7 +209,10 @@ def _handle_invalid(
     for run in runs:
         if run.status != CANCELING:
             plan.cancels.append(Cancel(run.run_id, bot.id, f"invalid config: {error}"))
-    if not state.invalid_reported:
+    first = not state.invalid_reported
+    # again while the row says otherwise and no run can be writing it (a cancelled run may
+    # have recorded its stop after the first report's read)
+    if first or (not runs and bot.status != BotStatus.ERROR):
         state.invalid_reported = True
         plan.status_changes.append(
             StatusChange(
@@ -208,7 +220,8 @@ def _handle_invalid(
                 BotStatus.ERROR,
                 f"invalid config: {error}",
                 error=f"invalid config: {error}",
-                notify=NotificationType.INVALID_CONFIG,
+                only_from=_as_read(bot),
+                notify=NotificationType.INVALID_CONFIG if first else None,
                 bot_name=bot.name,
                 dedupe_key=f"invalid:{bot.id}:{state.config_hash[:16]}",
             )
@@ -230,7 +243,7 @@ def _handle_disabled(bot: BotRow, runs: list[ActiveRun], plan: Plan) -> None:
                 bot.id,
                 BotStatus.STOPPED,
                 "bot disabled and no run is active",
-                only_from=_RUN_HELD,
+                only_from=_as_read(bot),
             )
         )
 
@@ -268,6 +281,9 @@ def _handle_enabled(
             _record_failure(bot, config, state, plan, timestamp, policy, "heartbeat stale")
         return
 
+    if state.gave_up:  # on an earlier tick
+        _keep_exhausted_error(bot, state, plan)
+        return
     if state.launched_key is not None:
         ended = last_run_status(bot.id)
         state.launched_key = None
@@ -309,6 +325,24 @@ def _heartbeat_stale(
     return timestamp - last > limit
 
 
+def _keep_exhausted_error(bot: BotRow, state: BotMemory, plan: Plan) -> None:
+    """Write ``error`` again if the bot gave up after ``max_restarts`` but its row says
+    otherwise: the first write is conditional on the status read, so a run that recorded
+    its stop after that read wins the race, and the row would show a bot that is merely
+    stopped.  No run holds the bot now, so nothing else writes its status."""
+    if state.exhausted and bot.status != BotStatus.ERROR:
+        plan.status_changes.append(
+            StatusChange(
+                bot.id,
+                BotStatus.ERROR,
+                state.exhausted,
+                error=state.exhausted,
+                only_from=_as_read(bot),
+                bot_name=bot.name,
+            )
+        )
+
+
 def _record_failure(
     bot: BotRow,
     config: BotConfig,
@@ -327,6 +361,7 @@ def _record_failure(
             f"{what}; gave up after {failures} failures (max_restarts={config.max_restarts}); "
             "change the config or re-enable the bot to try again"
         )
+        state.exhausted = message
         plan.status_changes.append(
             StatusChange(
                 bot.id,
@@ -334,6 +369,7 @@ def _record_failure(
                 message,
                 error=message,
                 restart_count=failures - 1,
+                only_from=_as_read(bot),
                 notify=NotificationType.RESTARTS_EXHAUSTED
                 if config.notifications.error_notifications
                 else None,
@@ -351,6 +387,7 @@ def _record_failure(
             f"{what}; restart {failures}/{config.max_restarts} in {delay:.0f} s",
             error=what,
             restart_count=failures,
+            only_from=_as_read(bot),
             notify=NotificationType.BOT_RESTARTED
             if config.notifications.error_notifications
             else None,

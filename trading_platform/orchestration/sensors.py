@@ -18,6 +18,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import Engine
 
 from trading_platform.config import (
     BotConfig,
@@ -26,13 +27,13 @@ from trading_platform.config import (
 )
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow, get_bots
-from trading_platform.db.status import update_bot_status
+from trading_platform.db.status import set_restart_count, update_bot_status
 from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.reconcile import BotMemory, Launch, reconcile
+from trading_platform.orchestration.reconcile import BotMemory, Launch, StatusChange, reconcile
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import run_tags  # benchmarks import it from here
 from trading_platform.strategy_handler import StrategyRegistry
@@ -93,6 +94,27 @@ def _dump_memory(memory: dict[int, BotMemory]) -> str:
     return json.dumps({str(bot_id): state.to_json() for bot_id, state in memory.items()})
 
 
+def write_change(engine: Engine, change: StatusChange) -> bool:
+    """Carry out one planned write; returns whether the status moved.
+
+    ``restart_count`` is the sensor's own counter and is always written; the status only if
+    it is still the one the tick read (``only_from``): a run writes its status while the
+    sensor works, and the newer word is the run's."""
+    if change.restart_count is not None:
+        audit = change.reason if change.status is None else None
+        set_restart_count(engine, change.bot_id, change.restart_count, audit)
+    if change.status is None:
+        return False
+    return update_bot_status(
+        engine,
+        change.bot_id,
+        change.status,
+        change.reason,
+        error=change.error,
+        only_from=change.only_from,
+    )
+
+
 @sensor(
     job=bot_run,
     minimum_interval_seconds=TIMING.sensor_interval_seconds,
@@ -121,15 +143,11 @@ def trading_bots_sensor(
         context.instance.run_coordinator.cancel_run(cancel.run_id)
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
     for change in plan.status_changes:
-        update_bot_status(
-            engine,
-            change.bot_id,
-            change.status,
-            change.reason,
-            error=change.error,
-            restart_count=change.restart_count,
-            only_from=change.only_from,
-        )
+        if not write_change(engine, change) and change.status is not None:
+            context.log.info(
+                f"bot {change.bot_id}: not {change.status.value} ({change.reason}): "
+                "its status changed since this tick read it"
+            )
         if change.status == BotStatus.ERROR:
             context.log.warning(f"bot {change.bot_id}: {change.reason}")
         if change.notify and change.dedupe_key:
