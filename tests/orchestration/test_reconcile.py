@@ -152,11 +152,41 @@ def test_failure_relaunches_with_backoff_then_gives_up() -> None:
     (change,) = plan.status_changes
     assert change.status == BotStatus.ERROR and "gave up" in change.error
     assert change.notify == NotificationType.RESTARTS_EXHAUSTED and plan.launches == []
-    assert change.dedupe_key == f"exhausted:1:{'h1' * 8}" and change.bot_name == "bot1"
+    assert change.dedupe_key == f"exhausted:1:{'h1' * 8}:3" and change.bot_name == "bot1"
     plan = _plan(
         [_row(status="error")], [_config()], [], plan.memory, now=later2 + dt.timedelta(hours=1)
     )
     assert plan.launches == [] and plan.status_changes == []
+
+
+def test_failures_older_than_the_restart_window_no_longer_count() -> None:
+    """Two crashes a day apart are two incidents, not a crash loop: with max_restarts=2 and a
+    one-hour window the bot restarts after each, first backoff every time."""
+    windowed = {"max_restarts": 2, "heartbeat_interval": 10, "restart_window": 3600}
+    config = bot_config(REGISTRY, bot_id=1, name="bot1", config_hash="h1" * 32, config=windowed)
+    day = dt.timedelta(days=1)
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    notified = set()
+    for incident in range(5):
+        now = NOW + incident * day
+        plan = _plan([_row(status="running")], [config], [], memory, ended={1: FAILED}, now=now)
+        (change,) = plan.status_changes
+        assert change.status == BotStatus.STARTING and change.restart_count == 1
+        assert plan.memory[1].retry_at == now.timestamp() + 10  # first backoff again
+        notified.add(change.dedupe_key)
+        plan = _plan([_row()], [config], [], plan.memory, now=now + dt.timedelta(seconds=11))
+        assert len(plan.launches) == 1
+        memory = plan.memory
+    assert not memory[1].gave_up and len(memory[1].failures) == 1
+    assert len(notified) == 5  # every incident is notified, not only the first
+    # three failures inside the window still exhaust max_restarts=2
+    for minute in range(3):
+        now = NOW + 5 * day + dt.timedelta(minutes=minute)
+        plan = _plan([_row()], [config], [], memory, ended={1: FAILED}, now=now)
+        memory = plan.memory
+        memory[1].retry_at = None
+        memory[1].launched_key = "k"
+    assert memory[1].gave_up and plan.status_changes[0].status == BotStatus.ERROR
 
 
 def test_config_change_after_giving_up_tries_again_and_resets_restart_count() -> None:

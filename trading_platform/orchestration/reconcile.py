@@ -352,6 +352,13 @@ def _record_failure(
     policy: Policy,
     what: str,
 ) -> None:
+    """Count a failure of the bot's run: relaunch after a backoff, or give up.
+
+    Only failures within ``restart_window`` count, toward ``max_restarts`` and the backoff
+    alike: transient incidents months apart must not add up to giving up for good.  The
+    notifications are named by the incarnation that failed, not by the count, which repeats
+    once old failures leave the window."""
+    state.failures = _in_window(state.failures, timestamp, config.restart_window)
     state.failures.append(timestamp)
     failures = len(state.failures)
     if failures > config.max_restarts:
@@ -374,7 +381,7 @@ def _record_failure(
                 if config.notifications.error_notifications
                 else None,
                 bot_name=bot.name,
-                dedupe_key=f"exhausted:{bot.id}:{state.config_hash[:16]}",
+                dedupe_key=f"exhausted:{bot.id}:{state.config_hash[:16]}:{state.incarnation}",
             )
         )
         return
@@ -392,6 +399,11 @@ def _record_failure(
             if config.notifications.error_notifications
             else None,
             bot_name=bot.name,
-            dedupe_key=f"restart:{bot.id}:{state.config_hash[:16]}:{failures}",
+            dedupe_key=f"restart:{bot.id}:{state.config_hash[:16]}:{state.incarnation}",
         )
     )
+
+
+def _in_window(failures: list[float], timestamp: float, window: float) -> list[float]:
+    """The failures that still count at ``timestamp``."""
+    return [at for at in failures if timestamp - at < window]
