@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from dagster import DagsterRunStatus
 
 from tests.support.builders import bot_config, desired
 from trading_platform.config import BotConfig
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow
+from trading_platform.db.engine import SQLITE_BUSY_TIMEOUT_MS
 from trading_platform.errors import ConfigError
 from trading_platform.orchestration.reconcile import (
+    MIN_STALE_SECONDS,
     ActiveRun,
     BotMemory,
     EndedRun,
@@ -49,14 +52,17 @@ def _row(bot_id: int = 1, enabled: bool = True, status: str = "stopped", **kw) -
     return BotRow(**values)
 
 
-def _config(bot_id: int = 1, config_hash: str = "h1" * 32, **kw) -> BotConfig:
-    """Bot ``bot_id`` validated, with a hash that names its config version."""
+def _config(
+    bot_id: int = 1, config_hash: str = "h1" * 32, settings: dict | None = None, **kw
+) -> BotConfig:
+    """Bot ``bot_id`` validated, with a hash that names its config version; ``settings``
+    replace keys of its ``config`` column."""
     return bot_config(
         REGISTRY,
         bot_id=bot_id,
         name=f"bot{bot_id}",
         config_hash=config_hash,
-        config={"max_restarts": 2, "heartbeat_interval": 10},
+        config={"max_restarts": 2, "heartbeat_interval": 10, **(settings or {})},
         **kw,
     )
 
@@ -162,8 +168,7 @@ def test_failure_relaunches_with_backoff_then_gives_up() -> None:
 def test_failures_older_than_the_restart_window_no_longer_count() -> None:
     """Two crashes a day apart are two incidents, not a crash loop: with max_restarts=2 and a
     one-hour window the bot restarts after each, first backoff every time."""
-    windowed = {"max_restarts": 2, "heartbeat_interval": 10, "restart_window": 3600}
-    config = bot_config(REGISTRY, bot_id=1, name="bot1", config_hash="h1" * 32, config=windowed)
+    config = _config(settings={"restart_window": 3600})
     day = dt.timedelta(days=1)
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
     notified = set()
@@ -274,14 +279,33 @@ def test_a_lost_race_is_written_again_once_no_run_holds_the_bot() -> None:
 
 
 def test_stale_heartbeat_cancels_a_hung_run_and_counts_a_failure() -> None:
+    """3 x a heartbeat interval of 30 s: stale after 90 s."""
+    config = _config(settings={"heartbeat_interval": 30})
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
-    stale = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=31))
-    plan = _plan([stale], [_config()], [_run()], memory)
+    stale = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=91))
+    plan = _plan([stale], [config], [_run()], memory)
     assert [c.reason for c in plan.cancels] == ["heartbeat stale: run presumed hung, restarting"]
     assert plan.memory[1].failures
-    fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=29))
+    fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=89))
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
-    assert _plan([fresh], [_config()], [_run()], memory).cancels == []
+    assert _plan([fresh], [config], [_run()], memory).cancels == []
+
+
+@pytest.mark.parametrize("interval", [1, 2, 10, 20])
+def test_a_short_heartbeat_interval_never_makes_the_stale_limit_shorter_than_the_floor(
+    interval: int,
+) -> None:
+    """``heartbeat_interval: 1`` gave a 3 s limit, below SQLite's 30 s busy timeout: a
+    heartbeat waiting for the write lock made a healthy run look hung."""
+    assert MIN_STALE_SECONDS > SQLITE_BUSY_TIMEOUT_MS / 1000
+    config = _config(settings={"heartbeat_interval": interval})
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    waited = _row(
+        status="running", last_heartbeat=NOW - dt.timedelta(seconds=MIN_STALE_SECONDS - 1)
+    )
+    assert _plan([waited], [config], [_run()], memory).cancels == []
+    hung = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=MIN_STALE_SECONDS + 1))
+    assert len(_plan([hung], [config], [_run()], memory).cancels) == 1
 
 
 def test_two_active_runs_of_one_bot_keep_only_the_newest() -> None:
