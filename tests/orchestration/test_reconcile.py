@@ -19,6 +19,7 @@ from trading_platform.orchestration.reconcile import (
     ActiveRun,
     BotMemory,
     EndedRun,
+    PlatformMemory,
     Policy,
     reconcile,
 )
@@ -80,7 +81,12 @@ def _run(
     )
 
 
-def _plan(rows, configs, runs=(), memory=None, ended=None, now=NOW):
+def _ticking(now: dt.datetime = NOW) -> PlatformMemory:
+    """The platform memory of a sensor that completed its previous tick 15 s ago."""
+    return PlatformMemory(last_tick=now.timestamp() - 15)
+
+
+def _plan(rows, configs, runs=(), memory=None, ended=None, now=NOW, platform=None):
     validated = {
         c.bot_id if isinstance(c, BotConfig) else c.bot_id: (
             c.config_hash if isinstance(c, BotConfig) else "bad",
@@ -96,6 +102,7 @@ def _plan(rows, configs, runs=(), memory=None, ended=None, now=NOW):
         now=now,
         policy=POLICY,
         last_run_status=lambda bot_id: (ended or {}).get(bot_id),
+        platform=platform or _ticking(now),
     )
 
 
@@ -324,3 +331,76 @@ def test_fatal_failure_is_not_retried_until_the_config_changes() -> None:
     assert plan.launches == []
     plan = _plan([_row(status="error")], [_config(config_hash="h4" * 32)], [], plan.memory)
     assert len(plan.launches) == 1
+
+
+def _two_running_bots(ago: float) -> tuple[list[BotRow], list[BotConfig], list[ActiveRun]]:
+    """Bots 1 and 2 with a run started 10 min ago, bot 1 last heartbeating ``ago`` s ago
+    and bot 2 two minutes ago (both stale at the 60 s limit of a 10 s heartbeat)."""
+    rows = [
+        _row(1, status="running", last_heartbeat=NOW - dt.timedelta(seconds=ago)),
+        _row(2, status="running", last_heartbeat=NOW - dt.timedelta(seconds=120)),
+    ]
+    runs = [_run(1, run_id="r1"), _run(2, run_id="r2")]
+    return rows, [_config(1), _config(2)], runs
+
+
+def _memory_of_running_bots(*bot_ids: int) -> dict[int, BotMemory]:
+    return {
+        bot_id: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")
+        for bot_id in bot_ids
+    }
+
+
+def test_every_running_bot_stale_at_once_is_an_outage_not_a_hang() -> None:
+    """The database was unreachable for two minutes (the bots could not write heartbeats,
+    the sensor could read): no run is cancelled as hung nor counted as a failure at once;
+    the runs get one more stale limit, and are then relaunched without counting."""
+    rows, configs, runs = _two_running_bots(ago=120)
+    plan = _plan(rows, configs, runs, _memory_of_running_bots(1, 2))
+    assert plan.cancels == [] and plan.status_changes == []
+    assert plan.platform.outage_since == NOW.timestamp()
+    assert any("outage" in warning for warning in plan.warnings)
+    later = NOW + dt.timedelta(seconds=59)
+    plan = _plan(rows, configs, runs, plan.memory, now=later, platform=plan.platform)
+    assert plan.cancels == [] and plan.warnings == []  # noticed once
+    later = NOW + dt.timedelta(seconds=61)
+    plan = _plan(rows, configs, runs, plan.memory, now=later, platform=plan.platform)
+    assert sorted(c.run_id for c in plan.cancels) == ["r1", "r2"]
+    assert all("outage" in c.reason for c in plan.cancels)
+    assert plan.status_changes == [] and not any(m.failures for m in plan.memory.values())
+
+
+def test_heartbeats_resuming_end_the_outage_and_the_late_run_keeps_its_grace() -> None:
+    rows, configs, runs = _two_running_bots(ago=120)
+    plan = _plan(rows, configs, runs, _memory_of_running_bots(1, 2))
+    later = NOW + dt.timedelta(seconds=30)
+    rows, _, _ = _two_running_bots(ago=-25)  # bot 1 heartbeats again, bot 2 not yet
+    plan = _plan(rows, configs, runs, plan.memory, now=later, platform=plan.platform)
+    assert plan.cancels == [] and plan.platform.outage_since is None
+    assert any("resumed" in warning for warning in plan.warnings)
+    later = NOW + dt.timedelta(seconds=61)  # bot 2 is silent a stale limit after the outage
+    rows, _, _ = _two_running_bots(ago=-55)
+    plan = _plan(rows, configs, runs, plan.memory, now=later, platform=plan.platform)
+    assert [c.run_id for c in plan.cancels] == ["r2"] and plan.memory[2].failures
+
+
+def test_one_stale_bot_among_fresh_ones_is_hung() -> None:
+    rows, configs, runs = _two_running_bots(ago=5)
+    plan = _plan(rows, configs, runs, _memory_of_running_bots(1, 2))
+    assert [c.run_id for c in plan.cancels] == ["r2"] and plan.memory[2].failures
+    assert plan.platform.outage_since is None
+
+
+def test_a_sensor_that_could_not_tick_gives_the_runs_one_more_stale_limit() -> None:
+    """No completed tick for five minutes (database down, daemon down): the sensor has not
+    seen the heartbeats of that time, even of a single bot."""
+    stale = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=300))
+    memory = _memory_of_running_bots(1)
+    gap = PlatformMemory(last_tick=NOW.timestamp() - 300)
+    plan = _plan([stale], [_config()], [_run()], memory, platform=gap)
+    assert plan.cancels == [] and not plan.memory[1].failures
+    assert plan.platform.watching_since == NOW.timestamp() and plan.warnings
+    for seconds in (30, 61):  # ticking again every 30 s
+        later = NOW + dt.timedelta(seconds=seconds)
+        plan = _plan([stale], [_config()], [_run()], plan.memory, now=later, platform=plan.platform)
+    assert len(plan.cancels) == 1 and plan.memory[1].failures and plan.warnings == []

@@ -18,9 +18,14 @@ from tests.support.builders import add_bot
 from trading_platform.db.bots import get_bot, get_bots
 from trading_platform.db.status import status_events, update_bot_status
 from trading_platform.orchestration import runs
-from trading_platform.orchestration.reconcile import BotMemory, Launch
+from trading_platform.orchestration.reconcile import BotMemory, Launch, PlatformMemory
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-from trading_platform.orchestration.sensors import trading_bots_sensor, validate_row
+from trading_platform.orchestration.sensors import (
+    dump_cursor,
+    load_cursor,
+    trading_bots_sensor,
+    validate_row,
+)
 
 
 @pytest.fixture
@@ -93,3 +98,28 @@ def test_disabling_a_restarted_bot_never_moves_its_status_backwards(
     assert row.status == "stopped" and row.restart_count == 0
     moves = [e.to_status for e in status_events(db_engine, bot_id) if e.from_status != e.to_status]
     assert moves == ["starting", "running", "stopping", "stopped"]
+
+
+def test_the_cursor_keeps_the_platform_memory_and_reads_an_older_cursor() -> None:
+    """A cursor of the bots' map alone (before the platform had a memory) reads as one with
+    no previous tick, so the first tick after an upgrade gives every run a stale limit."""
+    legacy = json.dumps({"3": {"config_hash": "h", "incarnation": 2}})
+    memory, platform = load_cursor(legacy)
+    assert memory == {3: BotMemory(config_hash="h", incarnation=2)}
+    assert platform == PlatformMemory()
+    platform = PlatformMemory(last_tick=100.0, watching_since=50.0, outage_since=90.0)
+    assert load_cursor(dump_cursor(memory, platform)) == (memory, platform)
+
+
+def test_a_tick_remembers_when_it_completed(db_engine, database_url, instance) -> None:
+    add_bot(db_engine, "idle", enabled=False)
+    context = build_sensor_context(
+        instance=instance,
+        resources={
+            "bot_database": BotDatabase(url=database_url),
+            "platform_settings": PlatformSettings(),
+        },
+    )
+    result = trading_bots_sensor(context)
+    _memory, platform = load_cursor(result.cursor)
+    assert platform.last_tick is not None and platform.watching_since == platform.last_tick

@@ -7,7 +7,34 @@ makes every rule testable on its own and keeps the sensor a thin layer.
 Per-bot memory between ticks (:class:`BotMemory`) lives in the sensor cursor, so it survives
 daemon restarts: the config hash last seen, the incarnation (run keys are never reused, so
 each launch needs a new one), the failures since the last config change, when a restart
-is due, and whether the bot gave up or (backtests) completed.
+is due, and whether the bot gave up or (backtests) completed.  :class:`PlatformMemory`, in
+the same cursor, remembers the platform: when the last tick completed, and any outage.
+
+Restarts.  A failure (the run failed, or its heartbeat went stale) counts toward
+``max_restarts`` and the backoff for ``restart_window`` seconds (default 1 h): more than
+``max_restarts`` failures within the window and the bot gives up (status ``error``) until its
+config changes or it is re-enabled; incidents further apart never add up.
+
+Hung runs.  A STARTED run is hung when it has gone a stale limit without a heartbeat: the
+bot's ``heartbeat_interval`` x ``TRADING_STALE_HEARTBEAT_FACTOR`` (3), never less than
+:data:`MIN_STALE_SECONDS` (60 s, above SQLite's 30 s busy timeout).  A run younger than its
+limit is not judged.  Two rules keep an outage of the platform from being blamed on each bot:
+
+- Sensor gap: if no tick completed for :data:`MIN_STALE_SECONDS` (the database could not be
+  read, the daemon was down), the sensor did not see the heartbeats of that time: every run
+  gets a full stale limit from now before it is judged.  This covers a single bot too.
+- All stale at once: when at least two bots have a run old enough to judge and every one of
+  them is stale, the database (not each bot) is presumed down or locked: nothing is
+  cancelled nor counted, a warning is logged, and every run gets one more stale limit from
+  that moment.  A heartbeat resuming ends the outage (the others keep that grace); if every
+  judged run is still stale after it (a dead code server leaves runs STARTED for good), they
+  are cancelled and relaunched, still without counting a failure while all are stale.  A
+  single running bot cannot be told from an outage, so it is judged alone.
+
+Status writes.  The sensor decides on the rows it read at the start of a tick while runs
+write their own status; so every status it writes is a compare-and-set on the status it
+read (``StatusChange.only_from``), and a restart-count reset writes the counter alone.  An
+``error`` that lost such a race is written again once no run holds the bot.
 """
 
 from __future__ import annotations
@@ -73,6 +100,31 @@ class BotMemory:
         return cls(**data)
 
 
+@dataclass
+class PlatformMemory:
+    """What the sensor remembers of the platform as a whole (see the module docstring)."""
+
+    last_tick: float | None = None  # when the previous tick completed
+    watching_since: float = 0.0  # heartbeats older than this are not held against a run
+    outage_since: float | None = None  # when every judged run was found stale at once
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlatformMemory:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How this tick judges heartbeats: not against a run before ``since``; ``outage``: every
+    judged run is stale at once, so a stale run is relaunched without counting a failure."""
+
+    since: float
+    outage: bool
+
+
 @dataclass(frozen=True)
 class Launch:
     bot_id: int
@@ -115,6 +167,8 @@ class Plan:
     cancels: list[Cancel] = field(default_factory=list)
     status_changes: list[StatusChange] = field(default_factory=list)
     memory: dict[int, BotMemory] = field(default_factory=dict)
+    platform: PlatformMemory = field(default_factory=PlatformMemory)
+    warnings: list[str] = field(default_factory=list)  # for the operator, in the tick's log
     counts: dict[str, int] = field(default_factory=dict)
 
     def count(self, key: str) -> None:
@@ -154,17 +208,20 @@ def reconcile(
     now: dt.datetime,
     policy: Policy,
     last_run_status: EndedRunLookup,
+    platform: PlatformMemory,
 ) -> Plan:
     """Decide what to launch, cancel and record so the world matches the table.
 
     ``validated`` maps each bot id to the hash of its desired columns and the result of
-    validating them; ``last_run_status`` is asked only for bots whose run has just ended.
+    validating them; ``last_run_status`` is asked only for bots whose run has just ended;
+    ``platform`` is what the previous completed tick remembered of the platform.
     """
     plan = Plan()
     runs_by_bot: dict[int, list[ActiveRun]] = {}
     for run in active_runs:
         runs_by_bot.setdefault(run.bot_id, []).append(run)
     timestamp = now.timestamp()
+    watch = _watch(bots, validated, runs_by_bot, platform, timestamp, policy, plan)
 
     seen_ids = set()
     for bot in bots:
@@ -182,7 +239,9 @@ def reconcile(
         elif not bot.enabled:
             _handle_disabled(bot, runs, plan)
         else:
-            _handle_enabled(bot, result, runs, state, plan, timestamp, policy, last_run_status)
+            _handle_enabled(
+                bot, result, runs, state, plan, timestamp, policy, last_run_status, watch
+            )
 
     for bot_id, runs in runs_by_bot.items():
         if bot_id not in seen_ids:
@@ -264,6 +323,7 @@ def _handle_enabled(
     timestamp: float,
     policy: Policy,
     last_run_status: EndedRunLookup,
+    watch: Watch,
 ) -> None:
     current = [run for run in runs if run.config_hash == config.config_hash]
     stale = [run for run in runs if run.config_hash != config.config_hash]
@@ -280,8 +340,12 @@ def _handle_enabled(
     if current:
         run = current[0]
         if run.status == DagsterRunStatus.STARTED and _heartbeat_stale(
-            bot, config, run, timestamp, policy
+            bot, config, run, timestamp, policy, watch.since
         ):
+            if watch.outage:  # not the bot's fault: relaunch it, count nothing
+                reason = "heartbeat stale during a platform-wide outage: relaunching, no failure"
+                plan.cancels.append(Cancel(run.run_id, bot.id, reason))
+                return
             plan.cancels.append(
                 Cancel(run.run_id, bot.id, "heartbeat stale: run presumed hung, restarting")
             )
@@ -328,14 +392,90 @@ def stale_limit(config: BotConfig, policy: Policy) -> float:
 
 
 def _heartbeat_stale(
-    bot: BotRow, config: BotConfig, run: ActiveRun, timestamp: float, policy: Policy
+    bot: BotRow,
+    config: BotConfig,
+    run: ActiveRun,
+    timestamp: float,
+    policy: Policy,
+    since: float = 0.0,
 ) -> bool:
+    """Whether ``run`` has gone a stale limit without a heartbeat, counting from ``since``
+    at the earliest (the sensor was not watching before, or the platform was down)."""
     limit = stale_limit(config, policy)
-    started = run.started_at.timestamp() if run.started_at else timestamp
-    if timestamp - started < limit:
+    if timestamp - _started(run, timestamp) < limit:
         return False
     last = bot.last_heartbeat.timestamp() if bot.last_heartbeat else 0.0
-    return timestamp - last > limit
+    return timestamp - max(last, since) > limit
+
+
+def _judged_run(config: BotConfig, runs: list[ActiveRun]) -> ActiveRun | None:
+    """The run whose heartbeat this tick judges: the newest of the current config, STARTED."""
+    current = sorted(
+        (run for run in runs if run.config_hash == config.config_hash),
+        key=lambda run: run.incarnation,
+    )
+    if current and current[-1].status == DagsterRunStatus.STARTED:
+        return current[-1]
+    return None
+
+
+def _watch(
+    bots: Sequence[BotRow],
+    validated: dict[int, tuple[str, BotConfig | ConfigError]],
+    runs_by_bot: dict[int, list[ActiveRun]],
+    platform: PlatformMemory,
+    timestamp: float,
+    policy: Policy,
+    plan: Plan,
+) -> Watch:
+    """Tell a hung run from a platform outage, before any bot is judged (module docstring).
+
+    A sensor that did not complete a tick for :data:`MIN_STALE_SECONDS` (the database was
+    unreachable, the daemon was down) has not seen the heartbeats of that time: every run
+    gets one more stale limit from now.  Every judged run stale at once (two at least) is
+    the platform's fault, not each bot's: the runs get one more stale limit from the moment
+    that was noticed, and are then relaunched without counting a failure while it lasts."""
+    state = PlatformMemory(platform.last_tick, platform.watching_since, platform.outage_since)
+    plan.platform = state
+    if state.last_tick is None or timestamp - state.last_tick > MIN_STALE_SECONDS:
+        gap = (
+            "no previous tick"
+            if state.last_tick is None
+            else (f"no completed tick for {timestamp - state.last_tick:.0f} s")
+        )
+        plan.warnings.append(f"{gap}: heartbeats are judged from now, runs get a stale limit")
+        state.watching_since = timestamp
+    state.last_tick = timestamp
+
+    judged = stale = 0
+    for bot in bots:
+        result = validated[bot.id][1]
+        if isinstance(result, ConfigError) or not bot.enabled:
+            continue
+        run = _judged_run(result, runs_by_bot.get(bot.id, []))
+        if run is None or timestamp - _started(run, timestamp) < stale_limit(result, policy):
+            continue
+        judged += 1
+        stale += _heartbeat_stale(bot, result, run, timestamp, policy)
+    outage = judged >= 2 and stale == judged
+    if outage and state.outage_since is None:
+        state.outage_since = state.watching_since = timestamp
+        plan.warnings.append(
+            f"the heartbeats of all {judged} running bots are stale at once: the platform looks "
+            "to have had an outage (database unreachable or locked?); no run is cancelled as "
+            "hung nor counted as a failure; runs get one more stale limit"
+        )
+    elif not outage and state.outage_since is not None:
+        plan.warnings.append(
+            f"heartbeats resumed {timestamp - state.outage_since:.0f} s after the outage "
+            "was noticed"
+        )
+        state.outage_since = None
+    return Watch(since=state.watching_since, outage=outage)
+
+
+def _started(run: ActiveRun, timestamp: float) -> float:
+    return run.started_at.timestamp() if run.started_at else timestamp
 
 
 def _keep_exhausted_error(bot: BotRow, state: BotMemory, plan: Plan) -> None:

@@ -33,7 +33,13 @@ from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.reconcile import BotMemory, Launch, StatusChange, reconcile
+from trading_platform.orchestration.reconcile import (
+    BotMemory,
+    Launch,
+    PlatformMemory,
+    StatusChange,
+    reconcile,
+)
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import run_tags  # benchmarks import it from here
 from trading_platform.strategy_handler import StrategyRegistry
@@ -83,15 +89,21 @@ def run_request(launch: Launch) -> RunRequest:
     )
 
 
-def _load_memory(cursor: str | None) -> dict[int, BotMemory]:
+def load_cursor(cursor: str | None) -> tuple[dict[int, BotMemory], PlatformMemory]:
+    """The memory of each bot and of the platform; a cursor written before the platform had
+    a memory (the bots' map alone) reads as one with no previous tick."""
     if not cursor:
-        return {}
+        return {}, PlatformMemory()
     data: dict[str, Any] = json.loads(cursor)
-    return {int(bot_id): BotMemory.from_json(state) for bot_id, state in data.items()}
+    if "bots" not in data:
+        data = {"bots": data}
+    memory = {int(bot_id): BotMemory.from_json(state) for bot_id, state in data["bots"].items()}
+    return memory, PlatformMemory.from_json(data.get("platform", {}))
 
 
-def _dump_memory(memory: dict[int, BotMemory]) -> str:
-    return json.dumps({str(bot_id): state.to_json() for bot_id, state in memory.items()})
+def dump_cursor(memory: dict[int, BotMemory], platform: PlatformMemory) -> str:
+    bots = {str(bot_id): state.to_json() for bot_id, state in memory.items()}
+    return json.dumps({"bots": bots, "platform": platform.to_json()})
 
 
 def write_change(engine: Engine, change: StatusChange) -> bool:
@@ -130,15 +142,19 @@ def trading_bots_sensor(
     registry = platform_settings.registry()
     rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
+    memory, platform = load_cursor(context.cursor)
     plan = reconcile(
         rows,
         validated,
         runs.active_bot_runs(context.instance),
-        _load_memory(context.cursor),
+        memory,
         now=dt.datetime.now(dt.UTC),
         policy=platform_settings.policy(),
         last_run_status=runs.ended_run_lookup(context.instance),
+        platform=platform,
     )
+    for warning in plan.warnings:
+        context.log.warning(f"trading_bots_sensor: {warning}")
     for cancel in plan.cancels:
         context.instance.run_coordinator.cancel_run(cancel.run_id)
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
@@ -160,5 +176,5 @@ def trading_bots_sensor(
     context.log.info(f"trading_bots_sensor: {plan.summary()}")
     return SensorResult(
         run_requests=[run_request(launch) for launch in plan.launches],
-        cursor=_dump_memory(plan.memory),
+        cursor=dump_cursor(plan.memory, plan.platform),
     )
