@@ -404,3 +404,22 @@ def test_a_sensor_that_could_not_tick_gives_the_runs_one_more_stale_limit() -> N
         later = NOW + dt.timedelta(seconds=seconds)
         plan = _plan([stale], [_config()], [_run()], plan.memory, now=later, platform=plan.platform)
     assert len(plan.cancels) == 1 and plan.memory[1].failures and plan.warnings == []
+
+
+def test_a_sensor_that_ticks_slowly_is_not_always_in_a_gap() -> None:
+    """TRADING_SENSOR_INTERVAL_SECONDS=120: ticks 130 s apart are the sensor's pace, not a gap
+    (three intervals are), so a hung run is still judged."""
+    stale = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=300))
+    slow = PlatformMemory(last_tick=NOW.timestamp() - 130)
+    validated = {1: ("h1" * 32, _config())}
+    plan = reconcile(
+        [stale],
+        validated,
+        [_run()],
+        _memory_of_running_bots(1),
+        now=NOW,
+        policy=Policy(sensor_interval_seconds=120),
+        last_run_status=lambda bot_id: None,
+        platform=slow,
+    )
+    assert len(plan.cancels) == 1 and plan.warnings == []

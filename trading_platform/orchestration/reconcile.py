@@ -20,9 +20,10 @@ bot's ``heartbeat_interval`` x ``TRADING_STALE_HEARTBEAT_FACTOR`` (3), never les
 :data:`MIN_STALE_SECONDS` (60 s, above SQLite's 30 s busy timeout).  A run younger than its
 limit is not judged.  Two rules keep an outage of the platform from being blamed on each bot:
 
-- Sensor gap: if no tick completed for :data:`MIN_STALE_SECONDS` (the database could not be
-  read, the daemon was down), the sensor did not see the heartbeats of that time: every run
-  gets a full stale limit from now before it is judged.  This covers a single bot too.
+- Sensor gap: if no tick completed for 60 s, or three sensor intervals if longer (the
+  database could not be read, the daemon was down), the sensor did not see the heartbeats of
+  that time: every run gets a full stale limit from now before it is judged.  This covers a
+  single bot too.
 - All stale at once: when at least two bots have a run old enough to judge and every one of
   them is stale, the database (not each bot) is presumed down or locked: nothing is
   cancelled nor counted, a warning is logged, and every run gets one more stale limit from
@@ -186,6 +187,12 @@ class Policy:
     backoff_seconds: float = 10.0
     backoff_max_seconds: float = 300.0
     stale_heartbeat_factor: float = 3.0
+    sensor_interval_seconds: float = 15.0  # TRADING_SENSOR_INTERVAL_SECONDS
+
+    def sensor_gap(self) -> float:
+        """Seconds without a completed tick after which the sensor has missed heartbeats:
+        the stale floor, or three tick intervals for a sensor that ticks slower than that."""
+        return max(MIN_STALE_SECONDS, 3 * self.sensor_interval_seconds)
 
     def backoff(self, failures: int) -> float:
         return min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
@@ -430,14 +437,14 @@ def _watch(
 ) -> Watch:
     """Tell a hung run from a platform outage, before any bot is judged (module docstring).
 
-    A sensor that did not complete a tick for :data:`MIN_STALE_SECONDS` (the database was
+    A sensor that did not complete a tick for :meth:`Policy.sensor_gap` (the database was
     unreachable, the daemon was down) has not seen the heartbeats of that time: every run
     gets one more stale limit from now.  Every judged run stale at once (two at least) is
     the platform's fault, not each bot's: the runs get one more stale limit from the moment
     that was noticed, and are then relaunched without counting a failure while it lasts."""
     state = PlatformMemory(platform.last_tick, platform.watching_since, platform.outage_since)
     plan.platform = state
-    if state.last_tick is None or timestamp - state.last_tick > MIN_STALE_SECONDS:
+    if state.last_tick is None or timestamp - state.last_tick > policy.sensor_gap():
         gap = (
             "no previous tick"
             if state.last_tick is None

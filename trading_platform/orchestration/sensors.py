@@ -3,11 +3,13 @@
 Every tick: one query for the bots, one for the active bot runs, then
 :func:`~trading_platform.orchestration.reconcile.reconcile` decides and this module acts:
 runs to launch become ``RunRequest``\\ s, runs to stop are cancelled through the run
-coordinator, status changes are written with their audit rows.
+coordinator, status changes are written with their audit rows (each a compare-and-set on
+the status the tick read: a run's newer status is never overwritten).
 """
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 from dagster import (
@@ -149,7 +151,9 @@ def trading_bots_sensor(
         runs.active_bot_runs(context.instance),
         memory,
         now=dt.datetime.now(dt.UTC),
-        policy=platform_settings.policy(),
+        policy=replace(
+            platform_settings.policy(), sensor_interval_seconds=TIMING.sensor_interval_seconds
+        ),
         last_run_status=runs.ended_run_lookup(context.instance),
         platform=platform,
     )
