@@ -23,6 +23,7 @@ def test_valid_config_fills_defaults() -> None:
     assert config.params == {"fast": 5, "slow": 20}
     assert config.broker.cash == 10_000 and config.heartbeat_interval == 60
     assert config.max_restarts == 5 and config.credentials is None
+    assert config.restart_window == 3600
     assert "None" not in json.dumps(config.run_config())
 
 
@@ -53,6 +54,12 @@ def test_config_may_be_json_text() -> None:
             "either stake or percent_of_equity",
         ),
         ({"config": {"heartbeat_interval": 0}}, "config.heartbeat_interval", "expected 1..3600"),
+        (
+            {"config": {"restart_window": 60}},
+            "config.restart_window",
+            "expected 600..2592000, found 60",
+        ),
+        ({"config": {"restart_window": "1h"}}, "config.restart_window", "expected an integer"),
         ({"config": {"credentials": "sk-123 456"}}, "config.credentials", "NAME of a credential"),
         (
             {"config": {"live": {"stale_grace_seconds": -1}}},

@@ -128,8 +128,23 @@ class BotConfig(BaseModel):
     notifications: NotificationsConfig = Field(default_factory=lambda: NotificationsConfig())
     live: LiveConfig = Field(default_factory=lambda: LiveConfig())
     credentials: str | None = None
-    heartbeat_interval: int = Field(60, ge=1, le=3_600)
-    max_restarts: int = Field(5, ge=0, le=1_000)
+    heartbeat_interval: int = Field(
+        60,
+        ge=1,
+        le=3_600,
+        description="seconds between heartbeats; a run is presumed hung after "
+        "3 x this, never sooner than the platform's floor (see reconcile.MIN_STALE_SECONDS)",
+    )
+    max_restarts: int = Field(
+        5, ge=0, le=1_000, description="failures within restart_window before giving up"
+    )
+    restart_window: int = Field(
+        3_600,
+        ge=600,
+        le=2_592_000,
+        description="seconds a failure counts toward max_restarts and the backoff; at least "
+        "10 minutes, so a crash loop's failures (backoff 10 s doubling to 300 s) all count",
+    )
     periods_per_year: int = Field(365, ge=1, le=366)
     config_hash: str = ""
 
@@ -151,6 +166,7 @@ _CONFIG_KEYS = {
     "credentials",
     "heartbeat_interval",
     "max_restarts",
+    "restart_window",
     "periods_per_year",
 }
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -163,7 +179,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 
 
 #: top-level integer settings; their defaults and bounds are BotConfig's fields
-_SCALARS = ("heartbeat_interval", "max_restarts", "periods_per_year")
+_SCALARS = ("heartbeat_interval", "max_restarts", "restart_window", "periods_per_year")
 
 
 def _bounds(key: str) -> tuple[int, int]:

@@ -5,11 +5,17 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.support.builders import add_bot
+from trading_platform.db import make_engine
 from trading_platform.db.bots import get_bot, get_bots
-from trading_platform.db.status import heartbeat, status_events, update_bot_status
+from trading_platform.db.status import (
+    heartbeat,
+    set_restart_count,
+    status_events,
+    update_bot_status,
+)
 
 
 def test_update_status_writes_an_audit_row(db_engine) -> None:
@@ -64,3 +70,42 @@ def test_status_of_a_bot_with_malformed_config_can_be_recorded(db_engine) -> Non
     (row,) = get_bots(db_engine)
     assert update_bot_status(db_engine, row.id, "error", "invalid", error="config: x")
     assert get_bot(db_engine, row.id).last_error == "config: x"
+
+
+def test_a_conditional_change_never_overwrites_a_status_written_after_its_read(
+    db_engine, database_url
+) -> None:
+    """``only_from`` is checked by the ``UPDATE`` itself: a run that writes ``stopping``
+    between the read and the write of a conditional change keeps its status.  PostgreSQL
+    locks the row at the read (the other writer would wait), so the race is SQLite's."""
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's SELECT ... FOR UPDATE already holds the row")
+    bot_id = add_bot(db_engine, "b1")
+    update_bot_status(db_engine, bot_id, "running", "trading")
+    run = make_engine(database_url)
+    raced = []
+
+    def run_writes_after_the_read(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if not raced and statement.lstrip().upper().startswith("SELECT"):
+            raced.append(True)
+            update_bot_status(run, bot_id, "stopping", "run cancelled")
+
+    event.listen(db_engine, "after_cursor_execute", run_writes_after_the_read)
+    try:
+        assert not update_bot_status(db_engine, bot_id, "stopped", "sensor", only_from=("running",))
+    finally:
+        event.remove(db_engine, "after_cursor_execute", run_writes_after_the_read)
+        run.dispose()
+    assert raced and get_bot(db_engine, bot_id).status == "stopping"
+    assert [e.to_status for e in status_events(db_engine, bot_id)] == ["running", "stopping"]
+
+
+def test_restart_count_is_written_without_touching_the_status(db_engine) -> None:
+    bot_id = add_bot(db_engine, "b1")
+    update_bot_status(db_engine, bot_id, "stopping", "run cancelled", restart_count=3)
+    set_restart_count(db_engine, bot_id, 0, "config changed: restart count reset")
+    row = get_bot(db_engine, bot_id)
+    assert row.status == "stopping" and row.restart_count == 0
+    last = status_events(db_engine, bot_id)[-1]
+    assert (last.from_status, last.to_status) == ("stopping", "stopping")
+    assert last.reason == "config changed: restart count reset"

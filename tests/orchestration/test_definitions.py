@@ -3,7 +3,6 @@ sensor evaluation on a real database launches, tags and snapshots bots without s
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from trading_platform.contract import BotStatus, RunTag
 from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-from trading_platform.orchestration.sensors import trading_bots_sensor
+from trading_platform.orchestration.sensors import load_cursor, trading_bots_sensor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,7 +92,7 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
     row = get_bot(db_engine, bad)
     assert row.status == BotStatus.ERROR
     assert row.last_error.startswith("invalid config: config.params.fast:")
-    assert json.loads(result.cursor)[str(good)]["incarnation"] == 1
+    assert load_cursor(result.cursor)[0][good].incarnation == 1
 
 
 def test_bot_run_workers_do_not_import_pandas() -> None:

@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
 
 from trading_platform.contract import BotStatus
 from trading_platform.db.engine import session_scope
@@ -38,63 +39,124 @@ def update_bot_status(
     """Move a bot to ``to_status`` and write the audit row in ``bot_status_events``.
 
     ``only_from`` makes the transition conditional (e.g. never overwrite ``error`` with
-    ``stopped``); returns whether it happened.  ``error`` sets ``last_error`` and bumps
+    ``stopped``; the sensor passes the status it read, so it never overwrites a newer status
+    written by a run); returns whether it happened.  ``error`` sets ``last_error`` and bumps
     ``error_count``; ``reset_errors`` clears both after a good start.
+
+    The write is a compare-and-set: the ``UPDATE`` names the status the decision was made
+    on, so a status another process wrote after our read is never overwritten.  PostgreSQL
+    locks the row at the read already; SQLite takes no lock for a read, so there a concurrent
+    write makes the ``UPDATE`` match nothing, and the decision is made again on a fresh read
+    (the failed ``UPDATE`` holds the write lock, so the second read is the last word).
     """
     if to_status not in set(BotStatus):
         raise ValueError(f"unknown status {to_status!r}")
     to_status = BotStatus(to_status).value  # the plain word, whatever the caller passed
+    allowed = None if only_from is None else {BotStatus(s).value for s in only_from}
     now = utcnow()
     with session_scope(engine) as session:
-        # only observed columns are read: a malformed ``config`` written by a SQL client must
-        # not stop the platform from recording that the bot is in error
-        current = session.execute(
-            select(TradingBot.status, TradingBot.error_count)
+        for _attempt in range(_CAS_ATTEMPTS):
+            # only observed columns are read: a malformed ``config`` written by a SQL client
+            # must not stop the platform from recording that the bot is in error
+            from_status = session.execute(
+                select(TradingBot.status).where(TradingBot.id == bot_id).with_for_update()
+            ).scalar_one_or_none()
+            if from_status is None:
+                _record_deleted(session, bot_id, to_status, reason, run_id, now)
+                return False
+            if allowed is not None and from_status not in allowed:
+                return False
+            values = _transition_values(from_status, to_status, now, error, reset_errors)
+            if restart_count is not None:
+                values["restart_count"] = restart_count
+            written = session.execute(
+                update(TradingBot)
+                .where(TradingBot.id == bot_id, TradingBot.status == from_status)
+                .values(**values)
+            )
+            if written.rowcount:  # type: ignore[attr-defined]
+                session.add(
+                    BotStatusEvent(
+                        bot_id=bot_id,
+                        from_status=from_status,
+                        to_status=to_status,
+                        reason=reason,
+                        run_id=run_id,
+                        at=now,
+                    )
+                )
+                return True
+    raise RuntimeError(f"bot {bot_id}: status kept changing under {to_status!r} ({reason})")
+
+
+#: a compare-and-set that loses once holds the write lock, so the second attempt wins
+_CAS_ATTEMPTS = 3
+
+
+def _transition_values(
+    from_status: str, to_status: str, now: dt.datetime, error: str | None, reset_errors: bool
+) -> dict[str, Any]:
+    """The columns a move from ``from_status`` to ``to_status`` writes."""
+    values: dict[str, Any] = {"status": to_status}
+    if to_status in _ACTIVE and from_status not in _ACTIVE:
+        values["started_at"] = now
+        values["stopped_at"] = None
+    if to_status in _ENDED:
+        values["stopped_at"] = now
+    if error is not None:
+        values["last_error"] = error
+        values["error_count"] = func.coalesce(TradingBot.error_count, 0) + 1
+    if reset_errors:
+        values["error_count"] = 0
+        values["last_error"] = None
+    return values
+
+
+def _record_deleted(
+    session: Session,
+    bot_id: int,
+    to_status: str,
+    reason: str,
+    run_id: str | None,
+    now: dt.datetime,
+) -> None:
+    """The row was deleted while the bot ran: keep the audit trail all the same."""
+    session.add(
+        BotStatusEvent(
+            bot_id=bot_id,
+            from_status=None,
+            to_status=to_status,
+            reason=f"{reason} (bot deleted)",
+            run_id=run_id,
+            at=now,
+        )
+    )
+
+
+def set_restart_count(engine: Engine, bot_id: int, count: int, reason: str | None = None) -> None:
+    """Write ``restart_count`` alone, never the status.
+
+    The sensor owns this counter but not the status of a bot whose run is alive: a reset
+    after a config change must not write back the status the sensor read, which the run may
+    have changed since (``stopping -> running -> stopped`` was observed).  ``reason`` leaves
+    an audit row that keeps the status the row has at the time of the write."""
+    with session_scope(engine) as session:
+        written = session.execute(
+            update(TradingBot)
             .where(TradingBot.id == bot_id)
-            .with_for_update()
-        ).one_or_none()
-        if current is None:
-            # the row was deleted while the bot ran: keep the audit trail all the same
+            .values(restart_count=count)
+            .returning(TradingBot.status)
+        ).scalar_one_or_none()
+        if written is not None and reason is not None:
             session.add(
                 BotStatusEvent(
                     bot_id=bot_id,
-                    from_status=None,
-                    to_status=to_status,
-                    reason=f"{reason} (bot deleted)",
-                    run_id=run_id,
-                    at=now,
+                    from_status=written,
+                    to_status=written,
+                    reason=reason,
+                    at=utcnow(),
                 )
             )
-            return False
-        from_status = current.status
-        if only_from is not None and from_status not in set(only_from):
-            return False
-        values: dict[str, Any] = {"status": to_status}
-        if to_status in _ACTIVE and from_status not in _ACTIVE:
-            values["started_at"] = now
-            values["stopped_at"] = None
-        if to_status in _ENDED:
-            values["stopped_at"] = now
-        if error is not None:
-            values["last_error"] = error
-            values["error_count"] = (current.error_count or 0) + 1
-        if reset_errors:
-            values["error_count"] = 0
-            values["last_error"] = None
-        if restart_count is not None:
-            values["restart_count"] = restart_count
-        session.execute(update(TradingBot).where(TradingBot.id == bot_id).values(**values))
-        session.add(
-            BotStatusEvent(
-                bot_id=bot_id,
-                from_status=from_status,
-                to_status=to_status,
-                reason=reason,
-                run_id=run_id,
-                at=now,
-            )
-        )
-        return True
 
 
 def heartbeat(

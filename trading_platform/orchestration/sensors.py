@@ -3,11 +3,13 @@
 Every tick: one query for the bots, one for the active bot runs, then
 :func:`~trading_platform.orchestration.reconcile.reconcile` decides and this module acts:
 runs to launch become ``RunRequest``\\ s, runs to stop are cancelled through the run
-coordinator, status changes are written with their audit rows.
+coordinator, status changes are written with their audit rows (each a compare-and-set on
+the status the tick read: a run's newer status is never overwritten).
 """
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 from dagster import (
@@ -18,6 +20,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import Engine
 
 from trading_platform.config import (
     BotConfig,
@@ -26,13 +29,19 @@ from trading_platform.config import (
 )
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow, get_bots
-from trading_platform.db.status import update_bot_status
+from trading_platform.db.status import set_restart_count, update_bot_status
 from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.jobs import bot_run
-from trading_platform.orchestration.reconcile import BotMemory, Launch, reconcile
+from trading_platform.orchestration.reconcile import (
+    BotMemory,
+    Launch,
+    PlatformMemory,
+    StatusChange,
+    reconcile,
+)
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import run_tags  # benchmarks import it from here
 from trading_platform.strategy_handler import StrategyRegistry
@@ -82,15 +91,42 @@ def run_request(launch: Launch) -> RunRequest:
     )
 
 
-def _load_memory(cursor: str | None) -> dict[int, BotMemory]:
+def load_cursor(cursor: str | None) -> tuple[dict[int, BotMemory], PlatformMemory]:
+    """The memory of each bot and of the platform; a cursor written before the platform had
+    a memory (the bots' map alone) reads as one with no previous tick."""
     if not cursor:
-        return {}
+        return {}, PlatformMemory()
     data: dict[str, Any] = json.loads(cursor)
-    return {int(bot_id): BotMemory.from_json(state) for bot_id, state in data.items()}
+    if "bots" not in data:
+        data = {"bots": data}
+    memory = {int(bot_id): BotMemory.from_json(state) for bot_id, state in data["bots"].items()}
+    return memory, PlatformMemory.from_json(data.get("platform", {}))
 
 
-def _dump_memory(memory: dict[int, BotMemory]) -> str:
-    return json.dumps({str(bot_id): state.to_json() for bot_id, state in memory.items()})
+def dump_cursor(memory: dict[int, BotMemory], platform: PlatformMemory) -> str:
+    bots = {str(bot_id): state.to_json() for bot_id, state in memory.items()}
+    return json.dumps({"bots": bots, "platform": platform.to_json()})
+
+
+def write_change(engine: Engine, change: StatusChange) -> bool:
+    """Carry out one planned write; returns whether the status moved.
+
+    ``restart_count`` is the sensor's own counter and is always written; the status only if
+    it is still the one the tick read (``only_from``): a run writes its status while the
+    sensor works, and the newer word is the run's."""
+    if change.restart_count is not None:
+        audit = change.reason if change.status is None else None
+        set_restart_count(engine, change.bot_id, change.restart_count, audit)
+    if change.status is None:
+        return False
+    return update_bot_status(
+        engine,
+        change.bot_id,
+        change.status,
+        change.reason,
+        error=change.error,
+        only_from=change.only_from,
+    )
 
 
 @sensor(
@@ -108,28 +144,30 @@ def trading_bots_sensor(
     registry = platform_settings.registry()
     rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
+    memory, platform = load_cursor(context.cursor)
     plan = reconcile(
         rows,
         validated,
         runs.active_bot_runs(context.instance),
-        _load_memory(context.cursor),
+        memory,
         now=dt.datetime.now(dt.UTC),
-        policy=platform_settings.policy(),
+        policy=replace(
+            platform_settings.policy(), sensor_interval_seconds=TIMING.sensor_interval_seconds
+        ),
         last_run_status=runs.ended_run_lookup(context.instance),
+        platform=platform,
     )
+    for warning in plan.warnings:
+        context.log.warning(f"trading_bots_sensor: {warning}")
     for cancel in plan.cancels:
         context.instance.run_coordinator.cancel_run(cancel.run_id)
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
     for change in plan.status_changes:
-        update_bot_status(
-            engine,
-            change.bot_id,
-            change.status,
-            change.reason,
-            error=change.error,
-            restart_count=change.restart_count,
-            only_from=change.only_from,
-        )
+        if not write_change(engine, change) and change.status is not None:
+            context.log.info(
+                f"bot {change.bot_id}: not {change.status.value} ({change.reason}): "
+                "its status changed since this tick read it"
+            )
         if change.status == BotStatus.ERROR:
             context.log.warning(f"bot {change.bot_id}: {change.reason}")
         if change.notify and change.dedupe_key:
@@ -142,5 +180,5 @@ def trading_bots_sensor(
     context.log.info(f"trading_bots_sensor: {plan.summary()}")
     return SensorResult(
         run_requests=[run_request(launch) for launch in plan.launches],
-        cursor=_dump_memory(plan.memory),
+        cursor=dump_cursor(plan.memory, plan.platform),
     )

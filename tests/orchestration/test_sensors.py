@@ -1,0 +1,125 @@
+"""The sensor's writes against a real bot database, with a run that writes its own status.
+
+The sensor decides on the rows it read at the start of a tick; a run may write its status
+between that read and the sensor's writes (a cancelled run records ``stopping`` at once).  The
+sensor must never overwrite that newer status.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
+from sqlalchemy import text
+
+from tests.support.builders import add_bot
+from trading_platform.db.bots import get_bot, get_bots
+from trading_platform.db.status import status_events, update_bot_status
+from trading_platform.orchestration import runs
+from trading_platform.orchestration.reconcile import BotMemory, Launch, PlatformMemory
+from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.orchestration.sensors import (
+    dump_cursor,
+    load_cursor,
+    trading_bots_sensor,
+    validate_row,
+)
+
+
+@pytest.fixture
+def instance(tmp_path):
+    (tmp_path / "dh").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dh")) as instance:
+        yield instance
+
+
+def _running_bot_after_restarts(db_engine, instance) -> tuple[int, str, str]:
+    """A bot whose second run is running (one restart behind it); its id, the run's id and
+    the sensor cursor that remembers launching it."""
+    bot_id = add_bot(db_engine, "restarted")
+    (row,) = get_bots(db_engine)
+    config_hash, config = validate_row(row, PlatformSettings().registry())
+    launch = Launch(bot_id, config, 2, f"bot-{bot_id}-k-2", True)
+    run = instance.add_run(
+        DagsterRun(
+            job_name="bot_run",
+            run_id=str(uuid.uuid4()),
+            run_config=runs.run_config(launch),
+            tags=runs.run_tags(launch),
+            status=DagsterRunStatus.STARTED,
+        )
+    )
+    update_bot_status(db_engine, bot_id, "starting", "launched", run_id=run.run_id)
+    update_bot_status(db_engine, bot_id, "running", "trading", run_id=run.run_id, restart_count=1)
+    memory = BotMemory(
+        config_hash=config_hash, incarnation=2, launched_key=launch.run_key, failures=[1.0]
+    )
+    return bot_id, run.run_id, json.dumps({str(bot_id): memory.to_json()})
+
+
+def _tick(database_url, instance, cursor: str) -> None:
+    settings = PlatformSettings()
+    context = build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"bot_database": BotDatabase(url=database_url), "platform_settings": settings},
+    )
+    trading_bots_sensor(context)
+
+
+@pytest.mark.parametrize("run_finishes_before_the_sensor_writes", [False, True])
+def test_disabling_a_restarted_bot_never_moves_its_status_backwards(
+    db_engine, database_url, instance, monkeypatch, run_finishes_before_the_sensor_writes
+) -> None:
+    """Observed: ``stopping -> running ("config changed: restart count reset") -> stopped``,
+    or the row left ``running`` with no run until the next tick."""
+    bot_id, run_id, cursor = _running_bot_after_restarts(db_engine, instance)
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE trading_bots SET enabled = false WHERE id = :id"), {"id": bot_id}
+        )
+
+    def cancel_run(cancelled: str) -> None:
+        """The run answers the cancel at once, as ``BotRunner`` does."""
+        assert cancelled == run_id
+        update_bot_status(db_engine, bot_id, "stopping", "run cancelled", run_id=run_id)
+        if run_finishes_before_the_sensor_writes:
+            update_bot_status(db_engine, bot_id, "stopped", "position saved", run_id=run_id)
+
+    monkeypatch.setattr(instance.run_coordinator, "cancel_run", cancel_run)
+    _tick(database_url, instance, cursor)
+    if not run_finishes_before_the_sensor_writes:
+        assert get_bot(db_engine, bot_id).status == "stopping"
+        update_bot_status(db_engine, bot_id, "stopped", "position saved", run_id=run_id)
+
+    row = get_bot(db_engine, bot_id)
+    assert row.status == "stopped" and row.restart_count == 0
+    moves = [e.to_status for e in status_events(db_engine, bot_id) if e.from_status != e.to_status]
+    assert moves == ["starting", "running", "stopping", "stopped"]
+
+
+def test_the_cursor_keeps_the_platform_memory_and_reads_an_older_cursor() -> None:
+    """A cursor of the bots' map alone (before the platform had a memory) reads as one with
+    no previous tick, so the first tick after an upgrade gives every run a stale limit."""
+    legacy = json.dumps({"3": {"config_hash": "h", "incarnation": 2}})
+    memory, platform = load_cursor(legacy)
+    assert memory == {3: BotMemory(config_hash="h", incarnation=2)}
+    assert platform == PlatformMemory()
+    platform = PlatformMemory(last_tick=100.0, watching_since=50.0, outage_since=90.0)
+    assert load_cursor(dump_cursor(memory, platform)) == (memory, platform)
+
+
+def test_a_tick_remembers_when_it_completed(db_engine, database_url, instance) -> None:
+    add_bot(db_engine, "idle", enabled=False)
+    context = build_sensor_context(
+        instance=instance,
+        resources={
+            "bot_database": BotDatabase(url=database_url),
+            "platform_settings": PlatformSettings(),
+        },
+    )
+    result = trading_bots_sensor(context)
+    _memory, platform = load_cursor(result.cursor)
+    assert platform.last_tick is not None and platform.watching_since == platform.last_tick
