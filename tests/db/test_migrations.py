@@ -172,3 +172,26 @@ def test_upgrade_keeps_bots_and_never_reissues_an_id_still_named_elsewhere(tmp_p
     engine.dispose()
     assert [tuple(row) for row in kept] == [(1, "bot 1"), (2, "bot 2")]
     assert new_id == 4
+
+
+def test_lease_epochs_start_above_every_incarnation_already_in_client_ids(tmp_path) -> None:
+    """0004: a bot whose orders already used ``tp-<bot>-7-...`` gets epoch 7, so its next
+    run (epoch 8) can never write an id an earlier incarnation wrote."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0003")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for client_id in ("tp-5-2-1", "tp-5-7-3", "tp-6-1-1", "manual-1"):
+            connection.execute(
+                text(
+                    "INSERT INTO trading_orders (bot_id, client_order_id, side, type, amount,"
+                    " status, created_at, updated_at) VALUES (5, :c, 'buy', 'market', '1',"
+                    " 'closed', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"c": client_id},
+            )
+    upgrade(url)
+    with engine.connect() as connection:
+        epochs = connection.execute(text("SELECT bot_id, epoch FROM bot_leases ORDER BY 1")).all()
+    engine.dispose()
+    assert [tuple(row) for row in epochs] == [(5, 7), (6, 1)]

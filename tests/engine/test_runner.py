@@ -12,6 +12,7 @@ import pytest
 from tests.support.builders import add_bot_config
 from tests.support.waiting import wait_for
 from trading_platform.db.bots import get_bot
+from trading_platform.db.leases import LeaseHeld, LeaseLost, revoke_lease
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.positions import get_position
 from trading_platform.db.status import status_events
@@ -138,3 +139,70 @@ def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monke
     ]
     position = get_position(db_engine, config.bot_id, "BTC/USDT")
     assert position is not None and position.size > 0  # the fill's position was saved
+
+
+# -- one trader per bot: the lease ---------------------------------------------------------------
+def _paper_bot(db_engine, name: str):
+    registry, _ = load_registry()
+    config = add_bot_config(
+        db_engine, registry, name, config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY}
+    )
+    return registry, config
+
+
+class _InThread:
+    """A runner's ``run`` on a thread, keeping what it raised."""
+
+    def __init__(self, runner: BotRunner) -> None:
+        self.runner = runner
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.runner.run()
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            self.error = exc
+
+
+def test_a_second_run_of_a_bot_does_not_trade_while_the_first_holds_it(
+    db_engine, monkeypatch
+) -> None:
+    monkeypatch.setattr("trading_platform.engine.runner.LEASE_TTL_FLOOR_SECONDS", 3.0)
+    registry, config = _paper_bot(db_engine, "lease-two-runs")
+    first = _InThread(BotRunner(config, registry, db_engine, run_id="run-1"))
+    try:
+        wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "the first run trading")
+        second = _InThread(BotRunner(config, registry, db_engine, run_id="run-2"))
+        second.thread.join(timeout=30)
+        assert isinstance(second.error, LeaseHeld) and "run-1" in str(second.error)
+        assert get_bot(db_engine, config.bot_id).status == "running"
+    finally:
+        first.runner.request_stop()
+        first.thread.join(timeout=20)
+    assert first.error is None
+    events = status_events(db_engine, config.bot_id)
+    assert {e.run_id for e in events} == {"run-1"}, "the refused run wrote the bot's status"
+    assert all(
+        o.client_order_id.startswith(f"tp-{config.bot_id}-1-")
+        for o in bot_orders(db_engine, config.bot_id)
+    )
+
+
+def test_a_run_whose_lease_is_revoked_stops_at_once_and_writes_nothing_more(db_engine) -> None:
+    registry, config = _paper_bot(db_engine, "lease-revoked")
+    bot = _InThread(BotRunner(config, registry, db_engine, run_id="run-r"))
+    try:
+        wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "trading")
+        assert revoke_lease(db_engine, config.bot_id, "run-r")  # what the sensor does on cancel
+        orders_at_revocation = len(bot_orders(db_engine, config.bot_id))
+        bot.thread.join(timeout=10)  # the next heartbeat or write finds the lease gone
+        assert not bot.thread.is_alive(), "a fenced-off run kept running"
+    finally:
+        bot.runner.request_stop()
+        bot.thread.join(timeout=10)
+    assert isinstance(bot.error, LeaseLost)
+    assert len(bot_orders(db_engine, config.bot_id)) == orders_at_revocation
+    last = status_events(db_engine, config.bot_id)[-1]
+    assert last.to_status == "running", "a fenced-off run still wrote the bot's status"

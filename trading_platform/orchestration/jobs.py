@@ -1,6 +1,6 @@
 """``bot_run``: one long-running op that runs one bot with the snapshot the sensor validated."""
 
-from dagster import OpExecutionContext, in_process_executor, job, op
+from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import RunTag
@@ -9,6 +9,26 @@ from trading_platform.engine.runner import BotRunner
 from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import RUN_BOT_OP, YES, BotRunConfig
+
+#: the tag Dagster puts on every run a sensor launched
+SENSOR_NAME_TAG = "dagster/sensor_name"
+#: the only launcher of bot runs: its tick validates the row and supervises the run
+BOTS_SENSOR = "trading_bots_sensor"
+
+
+def refuse_unsupervised(context: OpExecutionContext, bot: BotConfig) -> None:
+    """A ``bot_run`` launched by hand (the Launchpad, the GraphQL API) would trade with a
+    config nobody validated against the table, outside the one-run-per-bot queue limit and
+    unseen by the sensor: it fails before touching the bot."""
+    tags = context.run.tags
+    if tags.get(SENSOR_NAME_TAG) != BOTS_SENSOR or tags.get(RunTag.BOT_ID) != str(bot.bot_id):
+        raise Failure(
+            description=(
+                f"bot_run refuses to trade bot {bot.bot_id}: it was not launched by "
+                f"{BOTS_SENSOR}. Bots are started by writing their row in trading_bots "
+                "(enabled = true); the sensor launches and supervises the run."
+            )
+        )
 
 
 @op(
@@ -22,6 +42,7 @@ def run_bot(
     platform_settings: PlatformSettings,
 ) -> None:
     bot = BotConfig.model_validate(config.snapshot)
+    refuse_unsupervised(context, bot)
     context.log.info(
         f"bot {bot.bot_id} {bot.name!r}: {bot.strategy_class} {bot.mode} on {bot.exchange} "
         f"{bot.symbol} {bot.timeframe} (incarnation {config.incarnation})"

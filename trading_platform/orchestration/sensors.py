@@ -34,6 +34,7 @@ from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
+from trading_platform.orchestration.fencing import fence_cancelled, free_leases_of_ended_runs
 from trading_platform.orchestration.jobs import bot_run
 from trading_platform.orchestration.reconcile import (
     BotMemory,
@@ -162,6 +163,10 @@ def trading_bots_sensor(
     for cancel in plan.cancels:
         context.instance.run_coordinator.cancel_run(cancel.run_id)
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
+    # a cancelled process that lives on can write no order after this (fencing.py)
+    fence_cancelled(engine, plan.cancels)
+    for bot_id in free_leases_of_ended_runs(context.instance, engine, plan.launches):
+        context.log.info(f"bot {bot_id}: lease of its ended run revoked before relaunching")
     for change in plan.status_changes:
         if not write_change(engine, change) and change.status is not None:
             context.log.info(

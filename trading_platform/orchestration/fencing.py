@@ -1,0 +1,47 @@
+"""The sensor's side of the bot lease (:mod:`trading_platform.db.leases`).
+
+Dagster's view of a run and the process behind it can disagree: a run Dagster marked CANCELED
+or FAILURE may still be alive (its code server gone, a strategy that swallows the interrupt).
+So whenever this instance is done with a run, it also takes the run's lease away:
+
+- a run the sensor cancels (disabled, deleted, config changed, hung) loses its lease at once,
+  so even a process that ignores the cancel can write no order after it;
+- before a bot is launched again, a lease still held by one of this instance's runs that has
+  ended is revoked, so the new run does not wait for it to expire.
+
+A lease held by a run this instance does not know (another Dagster instance on the same bot
+database, a run launched elsewhere) is left alone: its holder renews it while it lives, and the
+new run waits for it to expire or gives up without trading.  That is the point: one trader
+per bot, whichever Dagster launched it.
+"""
+
+from collections.abc import Iterable
+
+from dagster import DagsterInstance
+from sqlalchemy import Engine
+
+from trading_platform.db.leases import lease_of, revoke_lease
+from trading_platform.orchestration.reconcile import Cancel, Launch
+
+
+def fence_cancelled(engine: Engine, cancels: Iterable[Cancel]) -> list[int]:
+    """Revoke the lease of every run being cancelled; returns the bots whose lease it was."""
+    return [
+        cancel.bot_id for cancel in cancels if revoke_lease(engine, cancel.bot_id, cancel.run_id)
+    ]
+
+
+def free_leases_of_ended_runs(
+    instance: DagsterInstance, engine: Engine, launches: Iterable[Launch]
+) -> list[int]:
+    """Before relaunching a bot: revoke a lease its ended run of this instance still holds."""
+    freed = []
+    for launch in launches:
+        lease = lease_of(engine, launch.bot_id)
+        if lease is None or lease.holder_run_id is None:
+            continue
+        run = instance.get_run_by_id(lease.holder_run_id)
+        ended = run is not None and run.is_finished
+        if ended and revoke_lease(engine, launch.bot_id, lease.holder_run_id):
+            freed.append(launch.bot_id)
+    return freed
