@@ -165,6 +165,13 @@ class Platform:
             return False
         return True
 
+    def kill_code_server(self) -> None:
+        """``kill -9`` of the code server alone: the run workers it started live on."""
+        assert self.code_server is not None
+        self.code_server.kill()
+        self.code_server.wait(timeout=10)
+        self.socket.unlink(missing_ok=True)
+
     def kill_daemon(self) -> None:
         """``kill -9`` of the daemon process alone (the code server and runs live on)."""
         assert self.daemon is not None

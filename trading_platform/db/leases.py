@@ -187,6 +187,17 @@ def revoke_lease(engine: Engine, bot_id: int, run_id: str | None = None) -> bool
         return changed.rowcount == 1  # type: ignore[attr-defined]
 
 
+def held_leases(engine: Engine) -> list[tuple[int, str]]:
+    """(bot id, holder run id) of every lease someone holds."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(BotLease.bot_id, BotLease.holder_run_id).where(
+                BotLease.holder_run_id.is_not(None)
+            )
+        ).all()
+    return [(bot_id, holder) for bot_id, holder in rows]
+
+
 def lease_of(engine: Engine, bot_id: int) -> BotLease | None:
     with session_scope(engine) as session:
         row = session.get(BotLease, bot_id)

@@ -8,6 +8,7 @@ thread, independent of Cerebro's, and a failing write never stops the bot.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Protocol
 
@@ -37,6 +38,13 @@ class Beating(Protocol):
     def unrealized_pnl(self) -> float: ...
 
 
+def _finite(number: float | None) -> float | None:
+    """The heartbeat reads Cerebro's lines from another thread: while a live feed waits for its
+    next bar, the newest slot can be NaN for a moment.  That beat skips the figure (the next
+    writes it) instead of failing, which would leave ``last_heartbeat`` unwritten."""
+    return number if number is not None and math.isfinite(number) else None
+
+
 class Heartbeat(threading.Thread):
     """Writes ``last_heartbeat`` every interval; balance and P&L every fifth beat."""
 
@@ -51,13 +59,13 @@ class Heartbeat(threading.Thread):
 
     def beat(self, count: int) -> None:
         self.bot.renew_lease()
-        value = self.bot.latest_value()
+        value = _finite(self.bot.latest_value())
         with_balance = count % BALANCE_EVERY_HEARTBEATS == 0 and value is not None
         heartbeat(
             self.database,
             self.bot_id,
             balance=value if with_balance else None,
-            total_pnl=self.total_pnl(value) if with_balance and value else None,
+            total_pnl=_finite(self.total_pnl(value)) if with_balance and value else None,
             feed_problem=self.bot.feed_problem,
         )
 

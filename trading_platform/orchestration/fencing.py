@@ -6,8 +6,9 @@ So whenever this instance is done with a run, it also takes the run's lease away
 
 - a run the sensor cancels (disabled, deleted, config changed, hung) loses its lease at once,
   so even a process that ignores the cancel can write no order after it;
-- before a bot is launched again, a lease still held by one of this instance's runs that has
-  ended is revoked, so the new run does not wait for it to expire.
+- a lease still held by one of this instance's runs that has ended (a worker that died, or
+  one that outlived its CANCELED run) is revoked on the next tick, so the process is fenced
+  off and the bot's next run need not wait for the lease to expire.
 
 A lease held by a run this instance does not know (another Dagster instance on the same bot
 database, a run launched elsewhere) is left alone: its holder renews it while it lives, and the
@@ -20,8 +21,8 @@ from collections.abc import Iterable
 from dagster import DagsterInstance
 from sqlalchemy import Engine
 
-from trading_platform.db.leases import lease_of, revoke_lease
-from trading_platform.orchestration.reconcile import Cancel, Launch
+from trading_platform.db.leases import held_leases, revoke_lease
+from trading_platform.orchestration.reconcile import ActiveRun, Cancel
 
 
 def fence_cancelled(engine: Engine, cancels: Iterable[Cancel]) -> list[int]:
@@ -32,16 +33,18 @@ def fence_cancelled(engine: Engine, cancels: Iterable[Cancel]) -> list[int]:
 
 
 def free_leases_of_ended_runs(
-    instance: DagsterInstance, engine: Engine, launches: Iterable[Launch]
+    instance: DagsterInstance, engine: Engine, active: Iterable[ActiveRun]
 ) -> list[int]:
-    """Before relaunching a bot: revoke a lease its ended run of this instance still holds."""
+    """Revoke the leases held by runs of this instance that have ended.  Only leases whose
+    holder is not among the ``active`` runs are looked up, so a tick costs one query while
+    every bot runs normally."""
+    running = {run.run_id for run in active}
     freed = []
-    for launch in launches:
-        lease = lease_of(engine, launch.bot_id)
-        if lease is None or lease.holder_run_id is None:
+    for bot_id, holder in held_leases(engine):
+        if holder in running:
             continue
-        run = instance.get_run_by_id(lease.holder_run_id)
+        run = instance.get_run_by_id(holder)
         ended = run is not None and run.is_finished
-        if ended and revoke_lease(engine, launch.bot_id, lease.holder_run_id):
-            freed.append(launch.bot_id)
+        if ended and revoke_lease(engine, bot_id, holder):
+            freed.append(bot_id)
     return freed

@@ -130,6 +130,16 @@ def write_change(engine: Engine, change: StatusChange) -> bool:
     )
 
 
+def cancel_run(context: SensorEvaluationContext, run_id: str) -> None:
+    """Ask Dagster to stop a run; a run it cannot reach (its code server gone) is logged, and
+    run monitoring marks it CANCELED after ``cancel_timeout_seconds``.  Its lease is already
+    revoked, so it can trade no more either way."""
+    try:
+        context.instance.run_coordinator.cancel_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - one unreachable run never stops the tick
+        context.log.warning(f"run {run_id} could not be cancelled: {type(exc).__name__}: {exc}")
+
+
 @sensor(
     job=bot_run,
     minimum_interval_seconds=TIMING.sensor_interval_seconds,
@@ -146,10 +156,11 @@ def trading_bots_sensor(
     rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
     memory, platform = load_cursor(context.cursor)
+    active = runs.active_bot_runs(context.instance)
     plan = reconcile(
         rows,
         validated,
-        runs.active_bot_runs(context.instance),
+        active,
         memory,
         now=dt.datetime.now(dt.UTC),
         policy=replace(
@@ -160,13 +171,14 @@ def trading_bots_sensor(
     )
     for warning in plan.warnings:
         context.log.warning(f"trading_bots_sensor: {warning}")
-    for cancel in plan.cancels:
-        context.instance.run_coordinator.cancel_run(cancel.run_id)
-        context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
-    # a cancelled process that lives on can write no order after this (fencing.py)
+    # first the lease: a cancelled process that lives on can write no order after this, even
+    # when Dagster cannot reach it to cancel it (fencing.py)
     fence_cancelled(engine, plan.cancels)
-    for bot_id in free_leases_of_ended_runs(context.instance, engine, plan.launches):
-        context.log.info(f"bot {bot_id}: lease of its ended run revoked before relaunching")
+    for cancel in plan.cancels:
+        context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
+        cancel_run(context, cancel.run_id)
+    for bot_id in free_leases_of_ended_runs(context.instance, engine, active):
+        context.log.info(f"bot {bot_id}: the lease of its ended run revoked")
     for change in plan.status_changes:
         if not write_change(engine, change) and change.status is not None:
             context.log.info(
