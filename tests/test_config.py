@@ -71,6 +71,21 @@ def test_config_may_be_json_text() -> None:
             "config.live.stale_grace_seconds",
             "valid number",
         ),
+        (
+            {"config": {"live": {"reconcile_interval": 5}}},
+            "config.live.reconcile_interval",
+            "greater than or equal to 10",
+        ),
+        (
+            {"config": {"live": {"reconcile_interval": 100_000}}},
+            "config.live.reconcile_interval",
+            "less than or equal to 86400",
+        ),
+        (
+            {"config": {"live": {"reconcile_interval": 60.5}}},
+            "config.live.reconcile_interval",
+            "valid integer",
+        ),
         ({"mode": "live"}, "exchange", "live trading needs a real exchange"),
         ({"exchange": "csv"}, "config.data.path", "needs a data file path"),
         ({"mode": "backtest", "exchange": "binance"}, "config.data.path", "needs a data file"),
@@ -110,3 +125,8 @@ def test_validated_words_are_plain_strings() -> None:
 def test_stale_grace_defaults_by_timeframe_unless_set() -> None:
     assert _validate().live.stale_grace_seconds is None  # the feed derives it from the timeframe
     assert _validate(config={"live": {"stale_grace_seconds": 15}}).live.stale_grace_seconds == 15
+
+
+def test_reconcile_interval_defaults_to_five_minutes() -> None:
+    assert _validate().live.reconcile_interval == 300
+    assert _validate(config={"live": {"reconcile_interval": 60}}).live.reconcile_interval == 60

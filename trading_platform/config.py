@@ -103,6 +103,16 @@ class LiveConfig(_Section):
         "decided on closed more than this many seconds ago; unset: 10 % of the timeframe, "
         "between 2 s and 60 s",
     )
+    reconcile_interval: int = Field(
+        300,
+        ge=10,
+        le=86_400,
+        description=(
+            "seconds between a running live bot's comparisons of its position and open orders "
+            "with the exchange; a difference blocks new positions until the operator "
+            "acknowledges it"
+        ),
+    )
 
 
 class BotConfig(BaseModel):

@@ -91,6 +91,8 @@ class ErrorKind(StrEnum):
     RECONCILED = "RECONCILED"
     #: an order's fills do not add up to what the exchange filled
     FILLS_MISSING = "FILLS_MISSING"
+    #: while running, the recorded position or open orders differ from the exchange's
+    DRIFT = "DRIFT"
 
 
 class Priority(StrEnum):

@@ -11,7 +11,8 @@ from tests.cli.checks import expect_error
 from trading_platform.cli.bots import bots_add, bots_set
 from trading_platform.contract import Mode
 from trading_platform.db.bots import get_bot, get_bots
-from trading_platform.db.status import update_bot_status
+from trading_platform.db.drift import drift_of, record_drift
+from trading_platform.db.status import status_events, update_bot_status
 
 
 def test_bots_lifecycle_through_the_cli(invoke, database_url) -> None:
@@ -92,3 +93,20 @@ def test_set_validates_the_merged_row_and_writes_nothing_when_it_fails(invoke, d
     expect_error(result, "exchange: live trading needs a real exchange")
     (bot,) = get_bots(db_engine)
     assert bot.mode == "paper"
+
+
+def test_ack_drift_clears_the_marker_and_leaves_an_audit_row(invoke, db_engine) -> None:
+    invoke("bots", "add", "gamma", "--strategy", "sma_cross")
+    (bot,) = get_bots(db_engine)
+    update_bot_status(db_engine, bot.id, "running", "test")
+    record_drift(db_engine, bot.id, "open order 1234 (buy 0.01 @ 29000.0) is not the bot's")
+    result = invoke("bots", "ack-drift", "gamma")
+    assert result.exit_code == 0, result.output
+    assert "drift acknowledged" in result.output and "open order 1234" in result.output
+    assert drift_of(db_engine, bot.id) is None
+    event = status_events(db_engine, bot.id)[-1]
+    assert event.from_status == event.to_status == "running"
+    assert event.reason.startswith("drift acknowledged by the operator: ")
+    assert "open order 1234" in event.reason
+    again = invoke("bots", "ack-drift", str(bot.id))
+    assert again.exit_code == 0 and "no drift to acknowledge" in again.output

@@ -26,6 +26,8 @@ CONTRACT = {
         "restart_count",
         "current_balance",
         "total_pnl",
+        "feed_problem",
+        "drift",
         "created_at",
         "updated_at",
     },

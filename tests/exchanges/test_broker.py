@@ -19,12 +19,15 @@ import pytest
 from tests.support.builders import add_bot
 from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
+from trading_platform.db.drift import clear_drift, drift_of, record_drift
 from trading_platform.db.orders import bot_orders
+from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades, record_trade
 from trading_platform.exchanges.broker import LiveBroker
 from trading_platform.exchanges.candles import ccxt_feed
 from trading_platform.exchanges.client import make_client
 from trading_platform.exchanges.credentials import Credentials
+from trading_platform.exchanges.drift import DRIFT_INCIDENT
 from trading_platform.exchanges.ledger import ExchangeFill, MalformedAnswer, OrderLedger
 from trading_platform.exchanges.recovery import recover
 from trading_platform.feeds.bars import Bar
@@ -561,3 +564,146 @@ def test_a_bar_that_waited_in_the_queue_too_long_is_refused_at_send_time(
     (order,) = bot_orders(db_engine, bot_id)  # the refused one was never written
     assert order.status == "closed"
     assert len(emulator.accounts[KEY].orders) == 1
+
+
+#: reconciliation with the exchange while running, every bar in these tests
+EVERY_BAR = 0.01
+
+
+def _manual_trade(emulator, btc: str) -> None:
+    """Someone trades on the bot's account by hand: its BTC balance moves by ``btc``."""
+    with emulator.lock:
+        balances = emulator.accounts[KEY].balances
+        balances["BTC"] = balances.get("BTC", Decimal(0)) + Decimal(btc)
+
+
+def test_a_manual_trade_is_drift_that_blocks_buys_but_not_sells(emulator, db_engine) -> None:
+    drifts: list[str] = []
+    steps = {
+        1: lambda s: s.buy(size=0.01),
+        3: lambda s: s.buy(size=0.01),
+        4: lambda s: s.sell(size=0.005),
+    }
+    bot_id, broker, seen, bar, stop = _run(
+        emulator, db_engine, steps, reconcile_interval=EVERY_BAR, on_drift=drifts.append
+    )
+    try:
+        bar()
+        wait_for(lambda: "Completed" in _statuses(seen), 10, "the first buy filled")
+        _manual_trade(emulator, "0.5")
+        wait_for(lambda: drifts, 10, "the drift found within an interval")
+        assert "the exchange holds 0.50999 BTC but the bot's position is 0.00999 BTC" in drifts[0]
+        assert "no new positions" in broker.incidents[DRIFT_INCIDENT]
+        marker = drift_of(db_engine, bot_id)
+        assert marker is not None and "0.50999 BTC" in marker
+        bar()
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Rejected"], 10, "the second buy refused")
+        bar()
+        wait_for(lambda: _statuses(seen).count("Completed") == 2, 10, "the sell allowed")
+    finally:
+        stop()
+    assert len(drifts) == 1, "one drift, one incident: not one per interval"
+    assert emulator.order_posts == 2
+    assert [o.side for o in bot_orders(db_engine, bot_id)] == ["buy", "sell"]
+
+
+def test_an_open_order_that_is_not_the_bots_is_drift(emulator, db_engine) -> None:
+    drifts: list[str] = []
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {2: lambda s: s.buy(size=0.01)},
+        reconcile_interval=EVERY_BAR,
+        on_drift=drifts.append,
+    )
+    try:
+        bar()
+        below = float(emulator.last_price) - 1000
+        someone = _client(emulator).create_order("BTC/USDT", "limit", "buy", 0.01, below)
+        wait_for(lambda: drifts, 10, "the foreign order found within an interval")
+        assert f"open order {someone['id']}" in drifts[0] and "is not the bot's" in drifts[0]
+        bar()
+        wait_for(lambda: _statuses(seen) == ["Rejected"], 10, "the buy refused")
+    finally:
+        stop()
+    assert "is not the bot's" in (drift_of(db_engine, bot_id) or "")
+    assert emulator.order_posts == 1  # the foreign order only
+
+
+def test_after_the_operators_ack_the_exchange_is_the_position_and_buys_resume(
+    emulator, db_engine
+) -> None:
+    drifts: list[str] = []
+    bot_id, broker, seen, bar, stop = _run(
+        emulator,
+        db_engine,
+        {2: lambda s: s.buy(size=0.01)},
+        reconcile_interval=EVERY_BAR,
+        on_drift=drifts.append,
+    )
+    try:
+        _manual_trade(emulator, "0.2")
+        bar()
+        wait_for(lambda: drifts, 10, "the drift found")
+        assert clear_drift(db_engine, bot_id, reason="drift acknowledged by the operator")
+        wait_for(lambda: len(drifts) == 2, 10, "the ack noticed at the next reconciliation")
+        assert "new positions allowed again" in drifts[1] and broker.incidents == {}
+        assert broker.getposition(broker.p.feed).size == pytest.approx(0.2)
+        bar()
+        wait_for(lambda: "Completed" in _statuses(seen), 10, "the buy allowed")
+        checks = broker.drift.checks
+        wait_for(lambda: broker.drift.checks > checks + 2, 10, "reconciled after the ack")
+    finally:
+        stop()
+    assert len(drifts) == 2, "the acknowledged difference is not reported again"
+    assert broker.recorded_base == Decimal("0.2") + Decimal("0.00999")
+    assert drift_of(db_engine, bot_id) is None
+    assert "drift acknowledged by the operator" in status_events(db_engine, bot_id)[-1].reason
+
+
+def test_a_restart_takes_the_exchange_as_the_truth_and_clears_the_marker(
+    emulator, db_engine
+) -> None:
+    bot_id = add_bot(db_engine, "restarted", enabled=False)
+    record_drift(db_engine, bot_id, "the exchange holds 0.2 BTC but the bot's position is 0 BTC")
+    _manual_trade(emulator, "0.2")
+    broker = _broker(emulator, db_engine, bot_id, "run-r", "tp-9-2-")
+    corrections = recover(broker, Decimal(0), None)
+    assert any("drift marker cleared" in c for c in corrections)
+    assert drift_of(db_engine, bot_id) is None and broker.incidents == {}
+    assert broker.recorded_base == Decimal("0.2")
+
+
+def test_no_drift_while_orders_fill_normally(emulator, db_engine) -> None:
+    emulator.partial_fill_fraction = Decimal("0.4")
+    drifts: list[str] = []
+    below = float(emulator.last_price) - 100
+    steps = {
+        1: lambda s: s.buy(size=0.01),
+        2: lambda s: s.buy(size=0.01, price=below, exectype=bt.Order.Limit),
+        5: lambda s: s.sell(size=0.015),
+    }
+    bot_id, broker, seen, bar, stop = _run(
+        emulator, db_engine, steps, reconcile_interval=EVERY_BAR, on_drift=drifts.append
+    )
+    try:
+        bar()
+        wait_for(lambda: "Completed" in _statuses(seen), 10, "the market buy filled")
+        bar()
+        wait_for(lambda: _statuses(seen).count("Accepted") == 2, 10, "the limit buy rests")
+        checks = broker.drift.checks
+        wait_for(lambda: broker.drift.checks > checks + 2, 10, "reconciled while it rests")
+        emulator.move_price(str(below - 1))
+        bar()
+        wait_for(lambda: _statuses(seen).count("Completed") == 2, 10, "the limit buy filled")
+        bar()
+        bar()
+        wait_for(lambda: _statuses(seen).count("Completed") == 3, 10, "the sell filled")
+        checks = broker.drift.checks
+        wait_for(lambda: broker.drift.checks > checks + 2, 10, "reconciled after the trades")
+    finally:
+        stop()
+    assert drifts == [] and broker.incidents == {}
+    assert drift_of(db_engine, bot_id) is None
+    assert broker.recorded_base == Decimal("0.02") - Decimal("0.00002") - Decimal("0.015")

@@ -23,6 +23,7 @@ from tests.support.exchange_emulator import Emulator
 from tests.support.waiting import wait_for
 from trading_platform.config import BotConfig
 from trading_platform.db.bots import get_bot
+from trading_platform.db.drift import clear_drift
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.orders import bot_orders
@@ -32,6 +33,7 @@ from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.runner import BotRunner
+from trading_platform.monitoring import health
 from trading_platform.strategy_handler import load_registry
 
 API_KEY, SECRET = "test-api-key-AAAA1111", "test-secret-BBBB2222"
@@ -248,3 +250,45 @@ def test_an_exchange_error_that_ends_a_run_quotes_no_secret(
     assert "<EMU>" in str(failure.value)
     row = get_bot(db_engine, config.bot_id)
     assert row.status == "error" and API_KEY not in row.last_error and SECRET not in row.last_error
+
+
+def test_a_live_bot_records_notifies_and_clears_a_drift_from_the_exchange(
+    emulator, registry, db_engine, monkeypatch
+) -> None:
+    """``live.reconcile_interval`` reaches the broker (10 s, shrunk here to keep the test
+    short); a manual trade becomes an audit row, a ``DRIFT`` notification and the marker
+    ``bot_health`` reports; the operator's ack is noticed by the running bot."""
+    from trading_platform.exchanges.drift import DriftWatch
+
+    intervals: list[float] = []
+    build = DriftWatch.__init__
+
+    def quick(self, interval, *args, **kwargs):
+        intervals.append(interval)
+        build(self, 0.2, *args, **kwargs)
+
+    monkeypatch.setattr(DriftWatch, "__init__", quick)
+    config = _config(db_engine, registry, live={"reconcile_interval": 10})
+
+    def reasons() -> list[str]:
+        return [e.reason or "" for e in status_events(db_engine, config.bot_id)]
+
+    bot = Running(config, registry, db_engine, incarnation=1)
+    try:
+        wait_for(lambda: len(_exchange_trades(emulator)) >= 3, 30, "the bot trading")
+        assert get_bot(db_engine, config.bot_id).drift is None, "its own trades are no drift"
+        with emulator.lock:
+            emulator.accounts[API_KEY].balances["BTC"] += Decimal("0.5")  # by hand
+        wait_for(lambda: get_bot(db_engine, config.bot_id).drift, 20, "the drift recorded")
+        (row,) = health.bot_health(db_engine, {config.bot_id})
+        assert not row.healthy and "drift from the exchange" in (row.problem or "")
+        assert clear_drift(db_engine, config.bot_id, reason="drift acknowledged by the operator")
+        wait_for(lambda: any("new positions allowed again" in r for r in reasons()), 20, "the ack")
+    finally:
+        bot.stop()
+    assert bot.error is None and intervals == [10]
+    assert any("differ from the exchange" in r and "+0.5" in r for r in reasons())
+    with session_scope(db_engine) as session:
+        texts = [n.text for n in session.scalars(select(Notification)) if n.type == "ERROR"]
+    assert any(" DRIFT: position or open orders differ" in t for t in texts)
+    assert get_bot(db_engine, config.bot_id).drift is None

@@ -1,11 +1,13 @@
 """Bot health (monitoring/health.py) on hand-built rows: stale, stopped and error bots are
-named, and a heartbeat that reports a failing feed makes a bot unhealthy."""
+named, a heartbeat that reports a failing feed makes a bot unhealthy, and so does a drift from
+the exchange waiting for the operator."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from tests.support.builders import add_bot
+from trading_platform.db.drift import clear_drift, record_drift
 from trading_platform.db.status import heartbeat, update_bot_status
 from trading_platform.monitoring import health
 
@@ -44,5 +46,19 @@ def test_a_heartbeat_reporting_a_failing_feed_makes_the_bot_unhealthy(db_engine)
     (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
     assert not row.healthy and row.problem == "data feed failing: RequestTimeout 3 times in a row"
     heartbeat(db_engine, bot_id, at=NOW)  # the next beat after recovery clears it
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert row.healthy
+
+
+def test_a_drift_waiting_for_the_operator_makes_the_bot_unhealthy(db_engine) -> None:
+    bot_id = add_bot(db_engine, "drifted", config=BEATS_EVERY_10_S)
+    update_bot_status(db_engine, bot_id, "running", "t")
+    heartbeat(db_engine, bot_id, at=NOW)
+    record_drift(db_engine, bot_id, "the exchange holds 0.5 BTC but the bot's position is 0 BTC")
+    (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
+    assert not row.healthy
+    assert row.problem is not None and row.problem.startswith("drift from the exchange, no new")
+    assert "the exchange holds 0.5 BTC" in row.problem
+    clear_drift(db_engine, bot_id)  # acknowledged
     (row,) = health.bot_health(db_engine, {bot_id}, now=NOW)
     assert row.healthy

@@ -1,7 +1,9 @@
 """``trading-platform bots``: the operator's way to write a bot row without SQL.
 
 It writes the desired columns only (the platform owns status, heartbeats and restarts), and
-validates a row before writing it, so a typo is caught here rather than by the sensor.
+validates a row before writing it, so a typo is caught here rather than by the sensor.  The
+one exception is ``ack-drift``: the operator's acknowledgement of a live bot's drift from the
+exchange, which clears ``trading_bots.drift`` (the bot set it and waits for that).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from trading_platform.cli.render import print_bots, row_json
 from trading_platform.config import parse_config_json, validate_desired
 from trading_platform.contract import Mode
 from trading_platform.db.bots import add_bot, delete_bot, get_bots, set_bot
+from trading_platform.db.drift import clear_drift
 from trading_platform.db.positions import open_positions
 from trading_platform.db.status import status_events
 from trading_platform.db.users import ensure_user
@@ -193,3 +196,24 @@ def bots_delete(ctx: click.Context, bot: str, yes: bool) -> None:
         click.confirm(f"delete bot {row.id} {row.name!r}?", abort=True)
     delete_bot(open_engine(ctx), row.id)
     click.echo(f"deleted bot {row.id} {row.name!r}")
+
+
+@bots.command("ack-drift")
+@click.argument("bot")
+@click.pass_context
+def bots_ack_drift(ctx: click.Context, bot: str) -> None:
+    """Acknowledge a live bot's drift from the exchange: new positions are allowed again.
+
+    Check the account first (a manual trade, an order that is not the bot's): the running
+    bot then takes its position from the exchange's balance and accepts the open orders it
+    reported, at its next reconciliation (within `live.reconcile_interval`).
+    """
+    row = find_row(ctx, bot)
+    cleared = clear_drift(open_engine(ctx), row.id, reason="drift acknowledged by the operator")
+    if cleared is None:
+        click.echo(f"bot {row.id} {row.name!r} has no drift to acknowledge")
+        return
+    click.echo(
+        f"bot {row.id} {row.name!r}: drift acknowledged ({cleared}); it allows new positions "
+        "again at its next reconciliation, taking its position from the exchange"
+    )

@@ -50,6 +50,7 @@ class BotRow:
     current_balance: Decimal | None = None
     total_pnl: Decimal | None = None
     feed_problem: str | None = None
+    drift: str | None = None
 
     def desired(self) -> dict[str, Any]:
         """The desired columns, normalised so that equal configs hash equally."""
@@ -88,6 +89,7 @@ _BOT_ROW_COLUMNS = (
     TradingBot.current_balance,
     TradingBot.total_pnl,
     TradingBot.feed_problem,
+    TradingBot.drift,
 )
 
 

@@ -80,6 +80,10 @@ class TradingBot(Base):
     total_pnl: Mapped[Decimal | None]
     #: why the bot's live data feed is failing, written by every heartbeat (NULL: healthy)
     feed_problem: Mapped[str | None] = mapped_column(Text)
+    #: when and how a running live bot found its position or open orders differing from the
+    #: exchange's; NULL when none.  No new positions while set: cleared by the operator
+    #: (``bots ack-drift``) or by a restart, which takes the exchange as the truth
+    drift: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )

@@ -34,6 +34,10 @@ The rules that keep money safe, in the order they apply:
    its public methods) the exchange is the truth: orders left unresolved by the previous
    incarnation are looked up, their fills recorded once, and the open ones cancelled (or
    adopted, by config); cash and position come from the balance.
+7. While running, every ``live.reconcile_interval`` seconds the position and open orders are
+   compared with the exchange's (:mod:`~trading_platform.exchanges.drift`): a difference is
+   an incident (``on_drift``: audit row, notification, marker in ``trading_bots.drift``) and
+   the bot opens no new position until the operator acknowledges it.
 
 A live bot owns the base-currency balance of its account: use one (sub-)account per bot.
 Fees paid in the base currency (Binance's buys) shrink the position, as they do on the
@@ -58,6 +62,7 @@ import backtrader as bt
 from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
+from trading_platform.exchanges.drift import DriftWatch
 from trading_platform.exchanges.ledger import (
     ExchangeFill,
     MalformedAnswer,
@@ -148,7 +153,12 @@ class OrderNotSent(Exception):
 class LiveBroker(bt.BrokerBase):
     """See the module docstring."""
 
-    params = (("feed", None), ("open_orders_on_restart", "cancel"), ("fill_gap_bars", 3))
+    params = (
+        ("feed", None),
+        ("open_orders_on_restart", "cancel"),
+        ("fill_gap_bars", 3),
+        ("reconcile_interval", 300.0),
+    )
 
     def __init__(
         self,
@@ -157,6 +167,7 @@ class LiveBroker(bt.BrokerBase):
         symbol: str,
         id_prefix: str,
         on_incident: Callable[[str], None] | None = None,
+        on_drift: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -177,6 +188,10 @@ class LiveBroker(bt.BrokerBase):
         #: why new positions are refused, per order whose fills are missing
         self.incidents: dict[str, str] = {}
         self.on_incident = on_incident or (lambda text: log.error("incident: %s", text))
+        self.on_drift = on_drift or (lambda text: log.error("drift: %s", text))
+        #: the position as an exact amount: the balance at restart plus every fill since
+        self.recorded_base = Decimal(0)
+        self.drift = DriftWatch(self.p.reconcile_interval)
         self._stop = threading.Event()
         #: how many bars the broker has followed its orders on (for tests and benchmarks)
         self.bars_followed = 0
@@ -296,6 +311,11 @@ class LiveBroker(bt.BrokerBase):
             self.refresh_balance()
         except ccxt.NetworkError as exc:
             log.warning("balance unavailable: %s", type(exc).__name__)
+        if self.drift.due():
+            try:
+                self.drift.check(self)
+            except ccxt.NetworkError as exc:
+                log.warning("reconciliation: %s; again next interval", type(exc).__name__)
         self.bars_followed += 1
 
     # -- sending --------------------------------------------------------------------------------
@@ -320,7 +340,7 @@ class LiveBroker(bt.BrokerBase):
         )
         if self.incidents and side == Side.BUY:
             reasons = "; ".join(self.incidents.values())
-            return self._refuse(order, f"no new positions until fills are recorded: {reasons}")
+            return self._refuse(order, f"no new positions: {reasons}")
         self.sequence += 1
         client_order_id = f"{self.id_prefix}{self.sequence}"
         logic = order.info.get("logic") if order.info else None
@@ -557,6 +577,7 @@ class LiveBroker(bt.BrokerBase):
         entry_price = position.price
         net = (fill.amount - fee_in_base) if buying else -fill.amount
         psize, pprice, opened, closed = position.update(float(net), float(fill.price))
+        self.recorded_base += net
         pnl = None if buying or not entry_price else sale_pnl(fill, Decimal(repr(entry_price)))
         notional = fill.amount * fill.price
         cash = (
@@ -660,6 +681,17 @@ class LiveBroker(bt.BrokerBase):
             size=float(size), price=float(price or 0) if size > 0 else 0.0
         )
         self._entry_logic = entry_logic if size > 0 else None
+        self.recorded_base = size
+
+    def take_exchange_position(self, size: Decimal) -> None:
+        """The balance becomes the position (a drift the operator acknowledged), keeping the
+        entry price and logic of the position held; one the bot held none of is priced at
+        the last trade."""
+        held = self.positions[self.p.feed]
+        price = to_decimal(held.price) if held.size and held.price else None
+        if size > 0 and price is None:
+            price = self.last_price()
+        self.set_position(size, price, self._entry_logic)
 
     def wait(self, seconds: float) -> bool:
         """Sleep unless the broker is stopped; True if it was."""

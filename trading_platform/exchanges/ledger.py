@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from trading_platform.contract import OrderStatus
+from trading_platform.db.drift import clear_drift, drift_of, record_drift
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.orders import (
     Fence,
@@ -222,6 +223,18 @@ class OrderLedger:
     def entry_logic(self) -> str | None:
         """The logic of the buy that opened the position held now (put back on restart)."""
         return last_entry_logic(self.database, self.bot_id)
+
+    def mark_drift(self, what: str) -> str:
+        """``trading_bots.drift``: the bot's books differ from the exchange's (fenced)."""
+        return record_drift(self.database, self.bot_id, what, self.fence)
+
+    def drift(self) -> str | None:
+        """The drift marker, None once the operator cleared it."""
+        return drift_of(self.database, self.bot_id)
+
+    def clear_drift(self) -> str | None:
+        """Clear the drift marker (a restart took the exchange as the truth); returns it."""
+        return clear_drift(self.database, self.bot_id, run_id=self.run_id, fence=self.fence)
 
     def unresolved(self) -> list[TradingOrder]:
         orders = unresolved_orders(self.database, self.bot_id)

@@ -8,7 +8,9 @@ and followed, as ``live.open_orders_on_restart`` says; one the exchange ended wh
 not add up yet is followed until they do.  The position's entry logic is put back, so the
 first exit after a restart records what it closes.  Cash and
 position then come from the balance, and every difference from the database is returned as
-a sentence, for the venue to log, audit and notify.  Everything goes through the broker's
+a sentence, for the venue to log, audit and notify.  A drift marker a running incarnation
+left (``trading_bots.drift``) is cleared: the exchange is the truth again, so the new run
+starts unblocked.  Everything goes through the broker's
 public methods and its ledger.
 """
 
@@ -25,10 +27,8 @@ from trading_platform.exchanges.broker import (
     age_ms,
     sent_ms_of,
 )
+from trading_platform.exchanges.drift import SAME_SIZE
 from trading_platform.exchanges.ledger import exchange_amount, sale_pnl
-
-#: a recorded position and the exchange's balance closer than this are the same
-SAME_SIZE = Decimal("1e-12")
 
 
 def recover(broker: LiveBroker, saved_size: Decimal, saved_price: Decimal | None) -> list[str]:
@@ -48,6 +48,9 @@ def recover(broker: LiveBroker, saved_size: Decimal, saved_price: Decimal | None
     if size > 0 and not price:
         price = broker.last_price()
     broker.set_position(size, price, broker.ledger.entry_logic())
+    drift = broker.ledger.clear_drift()
+    if drift is not None:
+        corrections.append(f"drift marker cleared, the exchange is the truth again ({drift})")
     return corrections
 
 

@@ -109,6 +109,7 @@ class ExchangeVenue:
         self.credentials: Credentials | None = None
         self._poller: CandlePoller | None = None
         self._broker: LiveBroker | None = None
+        self._drifts = 0
 
     @contextlib.contextmanager
     def failures(self) -> Iterator[None]:
@@ -160,20 +161,32 @@ class ExchangeVenue:
             config.symbol,
             order_id_prefix(self.run.bot_id, self.run.incarnation),
             on_incident=self._incident,
+            on_drift=self._drift,
             feed=feed,
             open_orders_on_restart=config.live.open_orders_on_restart,
             fill_gap_bars=config.live.fill_gap_bars,
+            reconcile_interval=config.live.reconcile_interval,
         )
         return feed, self._broker
 
     def _incident(self, text: str) -> None:
         """Fills that do not add up (or add up again): audit row and notification."""
+        self._report(ErrorKind.FILLS_MISSING, f"fills:{self.run.run_id}", text)
+
+    def _drift(self, text: str) -> None:
+        """The running bot's books differ from the exchange (or the operator acknowledged
+        it): audit row and notification; the broker keeps the marker in the database.
+        Each is notified, even one worded as an earlier one of the run."""
+        self._drifts += 1
+        self._report(ErrorKind.DRIFT, f"drift:{self.run.run_id}:{self._drifts}", text)
+
+    def _report(self, kind: ErrorKind, key: str, text: str) -> None:
         run = self.run
         log.error("bot %s: %s", run.bot_id, text)
         run.note(text)
         run.notify_error(
-            messages.bot_error(run.config.name, ErrorKind.FILLS_MISSING, text),
-            f"fills:{run.run_id}:{hashlib.sha1(text.encode()).hexdigest()[:16]}",
+            messages.bot_error(run.config.name, kind, text),
+            f"{key}:{hashlib.sha1(text.encode()).hexdigest()[:16]}",
         )
 
     def _load_credentials(self) -> Credentials:

@@ -1,8 +1,9 @@
 """Is every bot alive?  One row per bot from ``trading_bots`` and the set of active runs.
 
 A bot is *healthy* when it is enabled, running, its heartbeat is younger than
-``stale_factor`` × its heartbeat interval and that heartbeat reports no data-feed problem;
-disabled bots are *stopped*, not unhealthy.
+``stale_factor`` × its heartbeat interval, that heartbeat reports no data-feed problem and
+no drift from the exchange is waiting for the operator (``trading_bots.drift``, which blocks
+new positions); disabled bots are *stopped*, not unhealthy.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def bot_health(
             )
         elif watched and bot.status != BotStatus.RUNNING:
             problem = f"status {bot.status}"
+        elif watched and bot.drift:
+            problem = f"drift from the exchange, no new positions until acknowledged: {bot.drift}"
         elif watched and bot.feed_problem:
             problem = f"data feed failing: {bot.feed_problem}"
         rows.append(
