@@ -32,12 +32,11 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-if TYPE_CHECKING:
-    from trading_platform.exchanges.broker import LiveBroker
+from trading_platform.exchanges.ledger import OrderLedger
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +76,23 @@ def foreign_orders(
     return found
 
 
+class Reconciled(Protocol):
+    """What a reconciliation reads and changes of the live broker (it is the only one)."""
+
+    incidents: dict[str, str]
+    on_drift: Callable[[str], None]
+    tracked: dict[str, Any]
+    client: Any
+    symbol: str
+    base: str
+    recorded_base: Decimal
+    ledger: OrderLedger
+
+    def base_balance(self) -> Decimal: ...
+
+    def take_exchange_position(self, balance: Decimal) -> None: ...
+
+
 class DriftWatch:
     """The periodic comparison of one broker with the exchange (see the module docstring)."""
 
@@ -105,7 +121,7 @@ class DriftWatch:
         self._next_at = now + self.interval
         return True
 
-    def check(self, broker: LiveBroker) -> None:
+    def check(self, broker: Reconciled) -> None:
         """One reconciliation: look for a difference, or for the operator's acknowledgement
         of the one found before.  Network errors propagate (the caller retries next time)."""
         self.checks += 1
@@ -126,7 +142,7 @@ class DriftWatch:
         self._mark(broker, text)
         broker.on_drift(text)
 
-    def _differences(self, broker: LiveBroker) -> dict[str, str]:
+    def _differences(self, broker: Reconciled) -> dict[str, str]:
         """Sentences keyed by foreign order id (the position's under DRIFT_INCIDENT)."""
         tracked = list(broker.tracked.values())
         open_orders = broker.client.fetch_open_orders(broker.symbol)
@@ -142,14 +158,14 @@ class DriftWatch:
                 found[DRIFT_INCIDENT] = gap
         return found
 
-    def _mark(self, broker: LiveBroker, text: str) -> None:
+    def _mark(self, broker: Reconciled, text: str) -> None:
         try:
             broker.ledger.mark_drift(text)
             self._marked = True
         except SQLAlchemyError as exc:
             log.warning("drift marker not written (%s); trying again next interval", exc)
 
-    def _await_acknowledgement(self, broker: LiveBroker) -> None:
+    def _await_acknowledgement(self, broker: Reconciled) -> None:
         text = broker.incidents[DRIFT_INCIDENT]
         if not self._marked:
             self._mark(broker, text)
