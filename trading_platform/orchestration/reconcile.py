@@ -15,6 +15,11 @@ Restarts.  A failure (the run failed, or its heartbeat went stale) counts toward
 ``max_restarts`` failures within the window and the bot gives up (status ``error``) until its
 config changes or it is re-enabled; incidents further apart never add up.
 
+Dead workers.  A STARTED run whose worker process is gone (it holds its bot's lease and
+names a process of the sensor's host that no longer exists: ``kill -9``, the OOM killer) is
+cancelled and counted as a failure at the next tick (:mod:`~trading_platform.processes`);
+on other hosts the heartbeat rule below decides.
+
 Hung runs.  A STARTED run is hung when it has gone a stale limit without a heartbeat: the
 bot's ``heartbeat_interval`` x ``TRADING_STALE_HEARTBEAT_FACTOR`` (3), never less than
 :data:`MIN_STALE_SECONDS` (60 s, above SQLite's 30 s busy timeout).  A run younger than its
@@ -70,6 +75,8 @@ class ActiveRun:
     status: DagsterRunStatus
     incarnation: int
     started_at: dt.datetime | None = None
+    #: its worker process is known to be gone (killed, crashed) while Dagster says STARTED
+    worker_gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,6 +353,12 @@ def _handle_enabled(
 
     if current:
         run = current[0]
+        if run.status == DagsterRunStatus.STARTED and run.worker_gone:
+            plan.cancels.append(
+                Cancel(run.run_id, bot.id, "run worker gone (killed or crashed), restarting")
+            )
+            _record_failure(bot, config, state, plan, timestamp, policy, "run worker gone")
+            return
         if run.status == DagsterRunStatus.STARTED and _heartbeat_stale(
             bot, config, run, timestamp, policy, watch.since
         ):
