@@ -55,16 +55,12 @@ from dagster import DagsterRunStatus
 from trading_platform.config import BotConfig
 from trading_platform.contract import BotStatus, Mode, NotificationType
 from trading_platform.db.bots import BotRow
-from trading_platform.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from trading_platform.engine.heartbeat import MIN_STALE_SECONDS, stale_limit_seconds
 from trading_platform.errors import ConfigError
 
 CANCELING = DagsterRunStatus.CANCELING
 
-#: the shortest time without a heartbeat after which a run may be presumed hung: SQLite's
-#: busy timeout (a heartbeat may wait that long for the write lock) plus 30 s of margin.
-#: ``heartbeat_interval`` still validates from 1 s, so no existing row turns ``error`` (and
-#: has its run cancelled) on upgrade; the floor applies to the limit, silently.
-MIN_STALE_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000 + 30.0
+__all__ = ["MIN_STALE_SECONDS"]  # the floor of every stale limit (engine/heartbeat.py)
 
 
 @dataclass(frozen=True)
@@ -408,7 +404,7 @@ def _handle_enabled(
 def stale_limit(config: BotConfig, policy: Policy) -> float:
     """Seconds without a heartbeat after which a run is presumed hung: the bot's heartbeat
     interval times the policy's factor, never less than :data:`MIN_STALE_SECONDS`."""
-    return max(policy.stale_heartbeat_factor * config.heartbeat_interval, MIN_STALE_SECONDS)
+    return stale_limit_seconds(config.heartbeat_interval, policy.stale_heartbeat_factor)
 
 
 def _heartbeat_stale(
