@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.support.builders import add_bot_config
+from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
 from trading_platform.db.bots import get_bot
 from trading_platform.db.leases import LeaseHeld, LeaseLost, revoke_lease
@@ -150,31 +151,15 @@ def _paper_bot(db_engine, name: str):
     return registry, config
 
 
-class _InThread:
-    """A runner's ``run`` on a thread, keeping what it raised."""
-
-    def __init__(self, runner: BotRunner) -> None:
-        self.runner = runner
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.runner.run()
-        except BaseException as exc:  # noqa: BLE001 - inspected by the test
-            self.error = exc
-
-
 def test_a_second_run_of_a_bot_does_not_trade_while_the_first_holds_it(
     db_engine, monkeypatch
 ) -> None:
     monkeypatch.setattr("trading_platform.engine.runner.LEASE_TTL_FLOOR_SECONDS", 3.0)
     registry, config = _paper_bot(db_engine, "lease-two-runs")
-    first = _InThread(BotRunner(config, registry, db_engine, run_id="run-1"))
+    first = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-1"))
     try:
         wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "the first run trading")
-        second = _InThread(BotRunner(config, registry, db_engine, run_id="run-2"))
+        second = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-2"))
         second.thread.join(timeout=30)
         assert isinstance(second.error, LeaseHeld) and "run-1" in str(second.error)
         assert get_bot(db_engine, config.bot_id).status == "running"
@@ -192,7 +177,7 @@ def test_a_second_run_of_a_bot_does_not_trade_while_the_first_holds_it(
 
 def test_a_run_whose_lease_is_revoked_stops_at_once_and_writes_nothing_more(db_engine) -> None:
     registry, config = _paper_bot(db_engine, "lease-revoked")
-    bot = _InThread(BotRunner(config, registry, db_engine, run_id="run-r"))
+    bot = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-r"))
     try:
         wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "trading")
         assert revoke_lease(db_engine, config.bot_id, "run-r")  # what the sensor does on cancel

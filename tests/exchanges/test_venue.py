@@ -10,7 +10,6 @@ requests over more than 100 bars.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG, PLUGINS, add_bot_config
 from tests.support.exchange_emulator import Emulator
+from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
 from trading_platform.config import BotConfig
 from trading_platform.db.bots import get_bot
@@ -78,27 +78,11 @@ def _config(db_engine, registry, *, mode: str = "live", name: str = "emu", **con
     )
 
 
-class Running:
+def _running(config, registry, db_engine, incarnation: int) -> RunnerThread:
     """A runner in a thread, like a ``bot_run`` op."""
-
-    def __init__(self, config, registry, db_engine, incarnation: int) -> None:
-        self.runner = BotRunner(
-            config, registry, db_engine, run_id=f"run-{incarnation}", incarnation=incarnation
-        )
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.runner.run()
-        except BaseException as exc:  # noqa: BLE001 - inspected by the test
-            self.error = exc
-
-    def stop(self) -> None:
-        self.runner.request_stop()
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive(), "the bot did not stop"
+    return RunnerThread(
+        BotRunner(config, registry, db_engine, run_id=f"run-{incarnation}", incarnation=incarnation)
+    )
 
 
 def _exchange_trades(emulator: Emulator) -> list[dict]:
@@ -107,7 +91,7 @@ def _exchange_trades(emulator: Emulator) -> list[dict]:
 
 def test_live_bot_buys_and_sells_and_the_books_agree(emulator, registry, db_engine) -> None:
     config = _config(db_engine, registry)
-    bot = Running(config, registry, db_engine, incarnation=1)
+    bot = _running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(lambda: len(_exchange_trades(emulator)) >= 4, 30, "two round trips")
     finally:
@@ -132,7 +116,7 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
     emulator.order_faults.append("lost")
     # the exchange goes dark right after executing the order: the bot cannot look it up
     emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)
-    first = Running(config, registry, db_engine, incarnation=1)
+    first = _running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(
             lambda: [o.status for o in bot_orders(db_engine, config.bot_id)] == ["unknown"],
@@ -144,7 +128,7 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
         emulator.reachable = True
         first.thread.join(timeout=20)
     assert emulator.order_posts == 1
-    second = Running(config, registry, db_engine, incarnation=2)
+    second = _running(config, registry, db_engine, incarnation=2)
     try:
         wait_for(lambda: get_bot(db_engine, config.bot_id).status == "running", 30, "restart")
     finally:
@@ -161,7 +145,7 @@ def test_wrong_credentials_fail_once_naming_the_set(emulator, registry, db_engin
     emulator.accounts.clear()
     emulator.add_account(API_KEY, "another-secret", USDT="10000")
     config = _config(db_engine, registry)
-    bot = Running(config, registry, db_engine, incarnation=1)
+    bot = _running(config, registry, db_engine, incarnation=1)
     bot.thread.join(timeout=30)
     assert isinstance(bot.error, FatalBotError)
     row = get_bot(db_engine, config.bot_id)
@@ -175,7 +159,7 @@ def test_paper_bot_on_live_candles_continues_with_its_cash_and_position(
     emulator, registry, db_engine
 ) -> None:
     config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
-    first = Running(config, registry, db_engine, incarnation=1)
+    first = _running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(lambda: bot_trades(db_engine, config.bot_id), 30, "the paper buy")
     finally:
@@ -183,7 +167,7 @@ def test_paper_bot_on_live_candles_continues_with_its_cash_and_position(
     saved = get_position(db_engine, config.bot_id, "BTC/USDT")
     assert saved.size == Decimal("0.01") and saved.cash < Decimal(10_000)
     assert emulator.order_posts == 0  # paper: nothing reaches the exchange
-    second = Running(config, registry, db_engine, incarnation=2)
+    second = _running(config, registry, db_engine, incarnation=2)
     try:
         wait_for(lambda: second.runner.bars_seen() >= 3, 30, "live bars after the restart")
         position = second.runner.position_size()
@@ -200,7 +184,7 @@ def test_exchange_outage_notifies_once_and_backfills_missed_candles(
 ) -> None:
     monkeypatch.setattr("trading_platform.exchanges.candles.BACKOFF_START_SECONDS", 0.2)
     config = _config(db_engine, registry, mode="paper", params={"hold": 1000})
-    bot = Running(config, registry, db_engine, incarnation=1)
+    bot = _running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(lambda: bot.runner.bars_seen() >= 2, 30, "live bars")
         emulator.reachable = False
@@ -273,7 +257,7 @@ def test_a_live_bot_records_notifies_and_clears_a_drift_from_the_exchange(
     def reasons() -> list[str]:
         return [e.reason or "" for e in status_events(db_engine, config.bot_id)]
 
-    bot = Running(config, registry, db_engine, incarnation=1)
+    bot = _running(config, registry, db_engine, incarnation=1)
     try:
         wait_for(lambda: len(_exchange_trades(emulator)) >= 3, 30, "the bot trading")
         assert get_bot(db_engine, config.bot_id).drift is None, "its own trades are no drift"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Update, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,19 +51,19 @@ class Lease:
     epoch: int
     run_id: str
 
+    def held(self) -> Update:
+        """An UPDATE of the lease row that matches only while this lease holds."""
+        return update(BotLease).where(
+            BotLease.bot_id == self.bot_id,
+            BotLease.epoch == self.epoch,
+            BotLease.holder_run_id == self.run_id,
+        )
+
     def check(self, session: Session) -> None:
         """Inside the caller's transaction: raise :class:`LeaseLost` unless this lease still
         holds.  The UPDATE locks the row (PostgreSQL) or the database (SQLite) until the
         caller commits, so a competing acquire or revoke waits for the write it fences."""
-        changed = session.execute(
-            update(BotLease)
-            .where(
-                BotLease.bot_id == self.bot_id,
-                BotLease.epoch == self.epoch,
-                BotLease.holder_run_id == self.run_id,
-            )
-            .values(epoch=BotLease.epoch)
-        )
+        changed = session.execute(self.held().values(epoch=BotLease.epoch))
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(
                 f"bot {self.bot_id}: lease epoch {self.epoch} of run {self.run_id} was taken "
@@ -160,15 +160,7 @@ def release_lease(engine: Engine, lease: Lease) -> bool:
     """Give the lease up at the end of a run (the next run need not wait for it to expire);
     False if it was no longer this run's."""
     with session_scope(engine) as session:
-        changed = session.execute(
-            update(BotLease)
-            .where(
-                BotLease.bot_id == lease.bot_id,
-                BotLease.epoch == lease.epoch,
-                BotLease.holder_run_id == lease.run_id,
-            )
-            .values(holder_run_id=None, holder=None)
-        )
+        changed = session.execute(lease.held().values(holder_run_id=None, holder=None))
         return changed.rowcount == 1  # type: ignore[attr-defined]
 
 

@@ -2,10 +2,13 @@
 
 Dagster's view of a run and the process behind it can disagree: a run Dagster marked CANCELED
 or FAILURE may still be alive (its code server gone, a strategy that swallows the interrupt).
-So whenever this instance is done with a run, it also takes the run's lease away:
+So whenever this instance is done with a run and the run cannot be trusted to stop by
+itself, the sensor takes the run's lease away:
 
-- a run the sensor cancels (disabled, deleted, config changed, hung) loses its lease at once,
-  so even a process that ignores the cancel can write no order after it;
+- a run the sensor cancels (disabled, deleted, config changed, hung) is first asked to stop:
+  it records its stop, saves its position and releases its lease.  If Dagster cannot reach it
+  (its code server is gone: Dagster marks it CANCELED at once, or the cancel fails), the
+  lease is revoked in the same tick, so the process can write, hence send, no order after;
 - a lease still held by one of this instance's runs that has ended (a worker that died, or
   one that outlived its CANCELED run) is revoked on the next tick, so the process is fenced
   off and the bot's next run need not wait for the lease to expire.
@@ -27,11 +30,16 @@ from trading_platform.orchestration.reconcile import ActiveRun, Cancel
 from trading_platform.processes import process_gone
 
 
-def fence_cancelled(engine: Engine, cancels: Iterable[Cancel]) -> list[int]:
-    """Revoke the lease of every run being cancelled; returns the bots whose lease it was."""
-    return [
-        cancel.bot_id for cancel in cancels if revoke_lease(engine, cancel.bot_id, cancel.run_id)
-    ]
+def fence_if_unreachable(
+    instance: DagsterInstance, engine: Engine, cancel: Cancel, reached: bool, gone: bool
+) -> bool:
+    """After asking Dagster to cancel a run: unless it is stopping by itself (CANCELING, its
+    worker alive), revoke its lease.  True if a lease was revoked."""
+    run = instance.get_run_by_id(cancel.run_id)
+    stopping = run is not None and run.status == DagsterRunStatus.CANCELING
+    if reached and stopping and not gone:
+        return False  # it stops cleanly; if it never does, run monitoring ends it
+    return revoke_lease(engine, cancel.bot_id, cancel.run_id)
 
 
 def free_leases_of_ended_runs(

@@ -35,7 +35,7 @@ from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
 from trading_platform.orchestration.fencing import (
-    fence_cancelled,
+    fence_if_unreachable,
     free_leases_of_ended_runs,
     with_gone_workers,
 )
@@ -134,14 +134,15 @@ def write_change(engine: Engine, change: StatusChange) -> bool:
     )
 
 
-def cancel_run(context: SensorEvaluationContext, run_id: str) -> None:
-    """Ask Dagster to stop a run; a run it cannot reach (its code server gone) is logged, and
-    run monitoring marks it CANCELED after ``cancel_timeout_seconds``.  Its lease is already
-    revoked, so it can trade no more either way."""
+def cancel_run(context: SensorEvaluationContext, run_id: str) -> bool:
+    """Ask Dagster to stop a run; False when it could not (logged: one unreachable run never
+    stops the tick)."""
     try:
         context.instance.run_coordinator.cancel_run(run_id)
     except Exception as exc:  # noqa: BLE001 - one unreachable run never stops the tick
         context.log.warning(f"run {run_id} could not be cancelled: {type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 @sensor(
@@ -175,12 +176,14 @@ def trading_bots_sensor(
     )
     for warning in plan.warnings:
         context.log.warning(f"trading_bots_sensor: {warning}")
-    # first the lease: a cancelled process that lives on can write no order after this, even
-    # when Dagster cannot reach it to cancel it (fencing.py)
-    fence_cancelled(engine, plan.cancels)
+    gone_workers = {run.run_id for run in active if run.worker_gone}
     for cancel in plan.cancels:
         context.log.info(f"bot {cancel.bot_id}: cancelling run {cancel.run_id}: {cancel.reason}")
-        cancel_run(context, cancel.run_id)
+        reached = cancel_run(context, cancel.run_id)
+        # a run Dagster cannot stop can write no order after this (fencing.py)
+        gone = cancel.run_id in gone_workers
+        if fence_if_unreachable(context.instance, engine, cancel, reached, gone):
+            context.log.warning(f"bot {cancel.bot_id}: run {cancel.run_id} fenced off")
     for bot_id in free_leases_of_ended_runs(context.instance, engine, active):
         context.log.info(f"bot {bot_id}: the lease of its ended run revoked")
     for change in plan.status_changes:
