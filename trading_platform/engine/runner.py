@@ -184,8 +184,11 @@ class BotRunner:
         self.lease.check(session)
 
     def status(self, status: BotStatus, reason: str, **kwargs: object) -> bool:
-        if self.fenced:
-            log.info("bot %s: not recording %s (%s): %s", self.bot_id, status, reason, self.fenced)
+        """Record a transition, only while this run holds the bot: a run cancelled while it
+        waits for the lease, or fenced off, leaves the bot's row to its holder."""
+        if self.fenced or self.lease is None:
+            why = self.fenced or "no lease held"
+            log.info("bot %s: not recording %s (%s): %s", self.bot_id, status, reason, why)
             return False
         self.current_status = status
         return update_bot_status(
