@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import pytest
 from dagster import DagsterRunStatus
@@ -296,6 +297,17 @@ def test_stale_heartbeat_cancels_a_hung_run_and_counts_a_failure() -> None:
     fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=89))
     memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
     assert _plan([fresh], [config], [_run()], memory).cancels == []
+
+
+def test_a_run_whose_worker_is_gone_is_restarted_at_once_and_counted() -> None:
+    """kill -9 of a worker: its heartbeat is still fresh, but the process is gone."""
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=2))
+    gone = replace(_run(), worker_gone=True)
+    plan = _plan([fresh], [_config()], [gone], memory)
+    assert [c.reason for c in plan.cancels] == ["run worker gone (killed or crashed), restarting"]
+    assert plan.memory[1].failures
+    assert _plan([fresh], [_config()], [_run()], memory).cancels == []
 
 
 @pytest.mark.parametrize("interval", [1, 2, 10, 20])

@@ -187,15 +187,23 @@ def revoke_lease(engine: Engine, bot_id: int, run_id: str | None = None) -> bool
         return changed.rowcount == 1  # type: ignore[attr-defined]
 
 
-def held_leases(engine: Engine) -> list[tuple[int, str]]:
-    """(bot id, holder run id) of every lease someone holds."""
+@dataclass(frozen=True)
+class Holder:
+    bot_id: int
+    run_id: str
+    #: the process: ``<host> pid <pid> start <ticks>`` (:mod:`trading_platform.processes`)
+    process: str | None
+
+
+def held_leases(engine: Engine) -> list[Holder]:
+    """Every lease someone holds."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(BotLease.bot_id, BotLease.holder_run_id).where(
+            select(BotLease.bot_id, BotLease.holder_run_id, BotLease.holder).where(
                 BotLease.holder_run_id.is_not(None)
             )
         ).all()
-    return [(bot_id, holder) for bot_id, holder in rows]
+    return [Holder(bot_id, run_id, process) for bot_id, run_id, process in rows]
 
 
 def lease_of(engine: Engine, bot_id: int) -> BotLease | None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import Mode
+from trading_platform.db.engine import SQLITE_BUSY_TIMEOUT_MS
 from trading_platform.db.status import heartbeat
 from trading_platform.db.trades import realized_pnl
 
@@ -23,6 +24,17 @@ log = logging.getLogger(__name__)
 
 #: every how many heartbeats the balance and P&L are written too
 BALANCE_EVERY_HEARTBEATS = 5
+#: the shortest time without a heartbeat after which a run may be presumed hung: SQLite's
+#: busy timeout (a heartbeat may wait that long for the write lock) plus 30 s of margin.
+#: ``heartbeat_interval`` still validates from 1 s, so no existing row turns ``error`` (and
+#: has its run cancelled) on upgrade; the floor applies to the limit, silently.
+MIN_STALE_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000 + 30.0
+
+
+def stale_limit_seconds(heartbeat_interval: float, factor: float = 3.0) -> float:
+    """How long a bot may go without a heartbeat before it is stale: for the sensor (a hung
+    run) and for ``bot_health`` alike."""
+    return max(factor * heartbeat_interval, MIN_STALE_SECONDS)
 
 
 class Beating(Protocol):

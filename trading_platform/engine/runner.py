@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from trading_platform.engine.venue import RunServices, Venue
 from trading_platform.feeds.queue_feed import QueueFeed
 from trading_platform.notifications import messages, outbox
 from trading_platform.notifications.messages import Message
+from trading_platform.processes import this_process
 from trading_platform.strategy_handler import StrategyRegistry
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ class BotRunner:
     def _acquire_lease(self) -> Lease:
         """The bot's lease, waiting while a holder that stopped renewing may still be alive;
         :class:`LeaseHeld` when another process keeps it."""
-        holder = f"{socket.gethostname()} pid {os.getpid()}"
+        holder = this_process()
         ttl = lease_ttl_seconds(self.config)
         deadline = time.monotonic() + ttl + 1.0
         while True:

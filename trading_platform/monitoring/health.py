@@ -1,9 +1,10 @@
 """Is every bot alive?  One row per bot from ``trading_bots`` and the set of active runs.
 
 A bot is *healthy* when it is enabled, running, its heartbeat is younger than
-``stale_factor`` × its heartbeat interval, that heartbeat reports no data-feed problem and
-no drift from the exchange is waiting for the operator (``trading_bots.drift``, which blocks
-new positions); disabled bots are *stopped*, not unhealthy.
+``stale_factor`` × its heartbeat interval (never less than 60 s: the sensor's limit), that
+heartbeat reports no data-feed problem and no drift from the exchange is waiting for the
+operator (``trading_bots.drift``, which blocks new positions); disabled bots are *stopped*,
+not unhealthy.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 from trading_platform.config import heartbeat_interval_of
 from trading_platform.contract import BotStatus, Mode
 from trading_platform.db.bots import get_bots
+from trading_platform.engine.heartbeat import stale_limit_seconds
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def bot_health(
     for bot in get_bots(engine):
         interval = heartbeat_interval_of(bot.config_text)
         age = (now - bot.last_heartbeat).total_seconds() if bot.last_heartbeat else None
-        limit = stale_factor * interval
+        limit = stale_limit_seconds(interval, stale_factor)
         watched = bot.enabled and bot.mode != Mode.BACKTEST
         stale = watched and (age is None or age > limit)
         problem = None

@@ -17,12 +17,14 @@ per bot, whichever Dagster launched it.
 """
 
 from collections.abc import Iterable
+from dataclasses import replace
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine
 
 from trading_platform.db.leases import held_leases, revoke_lease
 from trading_platform.orchestration.reconcile import ActiveRun, Cancel
+from trading_platform.processes import process_gone
 
 
 def fence_cancelled(engine: Engine, cancels: Iterable[Cancel]) -> list[int]:
@@ -40,11 +42,24 @@ def free_leases_of_ended_runs(
     every bot runs normally."""
     running = {run.run_id for run in active}
     freed = []
-    for bot_id, holder in held_leases(engine):
-        if holder in running:
+    for holder in held_leases(engine):
+        if holder.run_id in running:
             continue
-        run = instance.get_run_by_id(holder)
+        run = instance.get_run_by_id(holder.run_id)
         ended = run is not None and run.is_finished
-        if ended and revoke_lease(engine, bot_id, holder):
-            freed.append(bot_id)
+        if ended and revoke_lease(engine, holder.bot_id, holder.run_id):
+            freed.append(holder.bot_id)
     return freed
+
+
+def with_gone_workers(engine: Engine, active: list[ActiveRun]) -> list[ActiveRun]:
+    """``active``, each STARTED run whose worker process no longer exists marked
+    ``worker_gone`` (it holds its bot's lease and names a process of this host that is gone):
+    a killed worker is restarted at the next tick, not a stale limit later."""
+    started = {run.run_id for run in active if run.status == DagsterRunStatus.STARTED}
+    gone = {
+        holder.run_id
+        for holder in held_leases(engine)
+        if holder.run_id in started and process_gone(holder.process)
+    }
+    return [replace(run, worker_gone=True) if run.run_id in gone else run for run in active]

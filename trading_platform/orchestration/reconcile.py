@@ -15,6 +15,11 @@ Restarts.  A failure (the run failed, or its heartbeat went stale) counts toward
 ``max_restarts`` failures within the window and the bot gives up (status ``error``) until its
 config changes or it is re-enabled; incidents further apart never add up.
 
+Dead workers.  A STARTED run whose worker process is gone (it holds its bot's lease and
+names a process of the sensor's host that no longer exists: ``kill -9``, the OOM killer) is
+cancelled and counted as a failure at the next tick (:mod:`~trading_platform.processes`);
+on other hosts the heartbeat rule below decides.
+
 Hung runs.  A STARTED run is hung when it has gone a stale limit without a heartbeat: the
 bot's ``heartbeat_interval`` x ``TRADING_STALE_HEARTBEAT_FACTOR`` (3), never less than
 :data:`MIN_STALE_SECONDS` (60 s, above SQLite's 30 s busy timeout).  A run younger than its
@@ -50,16 +55,12 @@ from dagster import DagsterRunStatus
 from trading_platform.config import BotConfig
 from trading_platform.contract import BotStatus, Mode, NotificationType
 from trading_platform.db.bots import BotRow
-from trading_platform.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from trading_platform.engine.heartbeat import MIN_STALE_SECONDS, stale_limit_seconds
 from trading_platform.errors import ConfigError
 
 CANCELING = DagsterRunStatus.CANCELING
 
-#: the shortest time without a heartbeat after which a run may be presumed hung: SQLite's
-#: busy timeout (a heartbeat may wait that long for the write lock) plus 30 s of margin.
-#: ``heartbeat_interval`` still validates from 1 s, so no existing row turns ``error`` (and
-#: has its run cancelled) on upgrade; the floor applies to the limit, silently.
-MIN_STALE_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000 + 30.0
+__all__ = ["MIN_STALE_SECONDS"]  # the floor of every stale limit (engine/heartbeat.py)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class ActiveRun:
     status: DagsterRunStatus
     incarnation: int
     started_at: dt.datetime | None = None
+    #: its worker process is known to be gone (killed, crashed) while Dagster says STARTED
+    worker_gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,12 @@ def _handle_enabled(
 
     if current:
         run = current[0]
+        if run.status == DagsterRunStatus.STARTED and run.worker_gone:
+            plan.cancels.append(
+                Cancel(run.run_id, bot.id, "run worker gone (killed or crashed), restarting")
+            )
+            _record_failure(bot, config, state, plan, timestamp, policy, "run worker gone")
+            return
         if run.status == DagsterRunStatus.STARTED and _heartbeat_stale(
             bot, config, run, timestamp, policy, watch.since
         ):
@@ -395,7 +404,7 @@ def _handle_enabled(
 def stale_limit(config: BotConfig, policy: Policy) -> float:
     """Seconds without a heartbeat after which a run is presumed hung: the bot's heartbeat
     interval times the policy's factor, never less than :data:`MIN_STALE_SECONDS`."""
-    return max(policy.stale_heartbeat_factor * config.heartbeat_interval, MIN_STALE_SECONDS)
+    return stale_limit_seconds(config.heartbeat_interval, policy.stale_heartbeat_factor)
 
 
 def _heartbeat_stale(

@@ -34,7 +34,11 @@ from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.environment import TIMING
-from trading_platform.orchestration.fencing import fence_cancelled, free_leases_of_ended_runs
+from trading_platform.orchestration.fencing import (
+    fence_cancelled,
+    free_leases_of_ended_runs,
+    with_gone_workers,
+)
 from trading_platform.orchestration.jobs import bot_run
 from trading_platform.orchestration.reconcile import (
     BotMemory,
@@ -156,7 +160,7 @@ def trading_bots_sensor(
     rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
     memory, platform = load_cursor(context.cursor)
-    active = runs.active_bot_runs(context.instance)
+    active = with_gone_workers(engine, runs.active_bot_runs(context.instance))
     plan = reconcile(
         rows,
         validated,
