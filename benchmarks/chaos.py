@@ -260,6 +260,7 @@ def recovery(bench: Bench, kill: dict[str, Any]) -> dict[str, float | None]:
     def since(at: float | None) -> float | None:
         return None if at is None else at - kill["at"]
 
+    kill["how"] = (detected.reason or "")[:90] if detected else "not detected"
     return {
         "detected": since(timestamp(detected.at)) if detected else None,
         "backoff": float(backoff[1]) if backoff else None,
@@ -404,7 +405,7 @@ def report(
     position = b["position"]
     difference = "n/a" if position is None else f"{(b['base'] - position).normalize():f}"
     print(
-        f"position: exchange BTC balance {b['base']}, trading_positions {position}, "
+        f"position: exchange BTC balance {b['base'].normalize():f}, trading_positions {position}, "
         f"difference {difference} (goal 0)"
     )
     events = status_events(bench.platform.engine, bench.bot_id)
@@ -437,6 +438,7 @@ def report(
             f"(backoff {fmt['backoff']}), new run started {fmt['started']}, running "
             f"{fmt['running']}, first order {fmt['order']}"
         )
+        print(f"    detected as: {kill['how']}")
     if kills:
         print(f"kill -> first order of the new run: {seconds([r['order'] for r in rec])}")
         running = seconds([r["running"] for r in rec])
