@@ -64,6 +64,9 @@ class Platform:
     database_url: str
     dagster_postgres: dict[str, str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: keep the platform's own sensor interval and restart backoff (15 s; 10 s doubling to
+    #: 300 s) instead of the tests' short ones: for benchmarks that time restarts
+    platform_defaults: bool = False
     daemon: subprocess.Popen[bytes] | None = None
     code_server: subprocess.Popen[bytes] | None = None
     process_groups: list[int] = field(default_factory=list)
@@ -101,16 +104,19 @@ class Platform:
             DAGSTER_HOME=str(self.dagster_home),
             TRADING_DATABASE_URL=self.database_url,
             TRADING_HOME=str(self.home / "trading_home"),
-            TRADING_SENSOR_INTERVAL_SECONDS="2",
-            TRADING_RESTART_BACKOFF_SECONDS="1",
-            TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
-            TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
             TRADING_HEALTH_CRON=QUIET_CRON,
             TRADING_PERFORMANCE_CRON=QUIET_CRON,
             TRADING_STRATEGY_PATHS=str(PLUGINS),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
         )
+        if not self.platform_defaults:
+            env.update(
+                TRADING_SENSOR_INTERVAL_SECONDS="2",
+                TRADING_RESTART_BACKOFF_SECONDS="1",
+                TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
+                TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
+            )
         if self.dagster_postgres:
             env.update(self.dagster_postgres)
         env.update(self.extra_env)
