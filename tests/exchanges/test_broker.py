@@ -344,6 +344,26 @@ def test_an_order_with_many_fills_is_read_page_by_page(emulator, db_engine, monk
     assert len(pages) >= 3 and all(q["limit"] == "2" for q in pages)
 
 
+def test_a_network_error_fetching_a_new_orders_fills_leaves_it_followed(
+    emulator, db_engine
+) -> None:
+    """The order is placed; the request for its fills right after fails (5xx): the bot keeps
+    running and records the fills when it next follows the order (found by the chaos
+    benchmark: the error escaped the strategy's buy() and ended the run)."""
+    emulator.answer_fills = False
+    emulator.after_order = lambda: emulator.faults.append(500)
+    bot_id, broker, seen, bar, stop = _run(emulator, db_engine, {1: lambda s: s.buy(size=0.01)})
+    try:
+        bar()
+        wait_for(lambda: _statuses(seen)[-1:] == ["Completed"], 10, "completed when followed")
+    finally:
+        stop()
+    assert _statuses(seen) == ["Submitted", "Accepted", "Completed"]
+    (fill,) = bot_trades(db_engine, bot_id)
+    assert fill.amount == Decimal("0.01")
+    assert [o.status for o in bot_orders(db_engine, bot_id)] == ["closed"]
+
+
 def test_fills_that_never_add_up_are_an_incident_and_block_new_positions(
     emulator, db_engine
 ) -> None:

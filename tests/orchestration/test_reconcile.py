@@ -173,6 +173,35 @@ def test_failure_relaunches_with_backoff_then_gives_up() -> None:
     assert plan.launches == [] and plan.status_changes == []
 
 
+def _failing_again(launched_ago: float) -> BotMemory:
+    """The memory after two failures in a row 10 and 5 minutes ago, when the run launched
+    ``launched_ago`` seconds ago has just failed too."""
+    memory = {
+        1: BotMemory(
+            config_hash="h1" * 32,
+            incarnation=3,
+            launched_key="k",
+            launched_at=NOW.timestamp() - launched_ago,
+            streak=2,
+            failures=[NOW.timestamp() - 600, NOW.timestamp() - 300],
+        )
+    }
+    config = _config(settings={"max_restarts": 5})
+    plan = _plan([_row(status="running")], [config], [], memory, ended={1: FAILED})
+    return plan.memory[1]
+
+
+def test_a_run_that_stayed_up_resets_the_backoff_but_still_counts() -> None:
+    """A crash loop doubles the backoff; a failure after a run that stayed up five minutes
+    (a worker killed once in a while) waits the first step again, and still counts."""
+    after_a_stable_run = _failing_again(launched_ago=301)
+    assert after_a_stable_run.retry_at == NOW.timestamp() + 10
+    assert after_a_stable_run.streak == 1 and len(after_a_stable_run.failures) == 3
+    in_a_crash_loop = _failing_again(launched_ago=299)
+    assert in_a_crash_loop.retry_at == NOW.timestamp() + 40  # the third in a row: 10 x 2 x 2
+    assert in_a_crash_loop.streak == 3 and len(in_a_crash_loop.failures) == 3
+
+
 def test_failures_older_than_the_restart_window_no_longer_count() -> None:
     """Two crashes a day apart are two incidents, not a crash loop: with max_restarts=2 and a
     one-hour window the bot restarts after each, first backoff every time."""

@@ -146,6 +146,8 @@ class Emulator:
         self.late_seconds = 1.5
         #: called after an order was executed whose answer is lost (a test's hook)
         self.on_lost_answer: Any = None
+        #: called after an order was placed (e.g. to queue a fault for the next request)
+        self.after_order: Any = None
         self.requests: list[tuple[str, str]] = []
         self.order_posts = 0
         #: wall-clock time at which each order request arrived
@@ -527,6 +529,8 @@ class Emulator:
         else:
             self._match_limits()
         answer = {**order.json(), "transactTime": order.time}
+        if self.after_order is not None:
+            self.after_order()
         return {**answer, "fills": fills} if self.answer_fills else answer
 
     # -- HTTP --------------------------------------------------------------------------------

@@ -374,7 +374,17 @@ class LiveBroker(bt.BrokerBase):
         if answer is None:
             self.ledger.update(client_order_id, None, OrderStatus.UNKNOWN)
             return order
-        self._accept(tracked, answer)
+        import ccxt
+
+        try:
+            self._accept(tracked, answer)
+        except ccxt.NetworkError as exc:
+            # placed, and followed from now on: the next bar's poll records its fills
+            log.warning(
+                "order %s placed; fetching its fills: %s; asking again next bar",
+                client_order_id,
+                type(exc).__name__,
+            )
         return order
 
     def _refuse(self, order: bt.Order, why: str) -> bt.Order:

@@ -123,6 +123,11 @@ class ExchangeVenue:
                 f"credential set {config.credentials!r} was rejected by "
                 f"{config.exchange} ({type(exc).__name__}); check its keys and permissions"
             ) from None
+        except ccxt.NetworkError as exc:
+            # its text quotes the signed request URL: the type says enough
+            raise ExchangeFailure(
+                f"{type(exc).__name__} (the exchange could not be reached)"
+            ) from None
         except ccxt.BaseError as exc:
             text = scrub(f"{type(exc).__name__}: {exc}", self.credentials)
             raise ExchangeFailure(text) from None

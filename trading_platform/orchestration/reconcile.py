@@ -13,7 +13,9 @@ the same cursor, remembers the platform: when the last tick completed, and any o
 Restarts.  A failure (the run failed, or its heartbeat went stale) counts toward
 ``max_restarts`` and the backoff for ``restart_window`` seconds (default 1 h): more than
 ``max_restarts`` failures within the window and the bot gives up (status ``error``) until its
-config changes or it is re-enabled; incidents further apart never add up.
+config changes or it is re-enabled; incidents further apart never add up.  The backoff
+doubles with each failure of a run that did not stay up :data:`STABLE_RUN_SECONDS` (a crash
+loop); after a run that did, it starts again at its first step.
 
 Dead workers.  A STARTED run whose worker process is gone (it holds its bot's lease and
 names a process of the sensor's host that no longer exists: ``kill -9``, the OOM killer) is
@@ -89,6 +91,10 @@ class BotMemory:
     config_hash: str = ""
     incarnation: int = 0
     launched_key: str | None = None
+    #: when the current run was launched (how long it stayed up, when it fails)
+    launched_at: float | None = None
+    #: failures in a row of runs that did not stay up STABLE_RUN_SECONDS: the backoff's step
+    streak: int = 0
     failures: list[float] = field(default_factory=list)
     retry_at: float | None = None
     gave_up: bool = False
@@ -199,6 +205,12 @@ class Policy:
 
     def backoff(self, failures: int) -> float:
         return min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
+
+
+#: a run that stayed up this long proved the bot sound: the backoff after its failure starts
+#: again at the first step (as Kubernetes resets CrashLoopBackOff), while ``max_restarts``
+#: still counts every failure within ``restart_window``
+STABLE_RUN_SECONDS = 300.0
 
 
 def run_key(bot_id: int, config_hash: str, incarnation: int) -> str:
@@ -392,6 +404,7 @@ def _handle_enabled(
     state.retry_at = None
     key = run_key(bot.id, config.config_hash, state.incarnation)
     state.launched_key = key
+    state.launched_at = timestamp
     plan.launches.append(Launch(bot.id, config, state.incarnation, key, restart))
     if stale:
         plan.count("reloaded")
@@ -554,7 +567,9 @@ def _record_failure(
             )
         )
         return
-    delay = policy.backoff(failures)
+    ran_for = timestamp - state.launched_at if state.launched_at is not None else 0.0
+    state.streak = 1 if ran_for >= STABLE_RUN_SECONDS else state.streak + 1
+    delay = policy.backoff(min(state.streak, failures))
     state.retry_at = timestamp + delay
     plan.status_changes.append(
         StatusChange(
