@@ -123,14 +123,23 @@ def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monke
 
     monkeypatch.setattr(sink, "record_trades", slow_record_trades)
 
+    runner = BotRunner(config, registry, db_engine, run_id="run-c", incarnation=1)
+
     def cancel_during_the_write() -> None:
         if writing.wait(60):
             os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(60)
+        runner.request_stop()  # the interrupt never came: end the bot, fail the test
 
+    # the cancel is SIGINT's KeyboardInterrupt, but a process a non-interactive shell started
+    # in the background inherits SIGINT ignored (and Python then installs no handler)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=cancel_during_the_write, daemon=True).start()
-    runner = BotRunner(config, registry, db_engine, run_id="run-c", incarnation=1)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_until_interrupted()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run_until_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert writing.is_set()
     assert len(bot_trades(db_engine, config.bot_id)) >= 1  # the fill being written was kept
     events = [(e.to_status, e.reason) for e in status_events(db_engine, config.bot_id)]
