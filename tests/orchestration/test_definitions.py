@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, DefaultSensorStatus, Definitions, build_sensor_context
+from dagster import DagsterInstance, DefaultSensorStatus, Definitions
 from dagster._serdes import serialize_value
 
 from tests.support.builders import add_bot
+from tests.support.sensors import evaluate_bots_sensor
 from trading_platform.contract import BotStatus, RunTag
 from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs
-from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
-from trading_platform.orchestration.sensors import load_cursor, trading_bots_sensor
+from trading_platform.orchestration.sensors import load_cursor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,14 +71,7 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
     bad = add_bot(db_engine, "bad", config={"params": {"fast": "5"}})
     (tmp_path / "dh").mkdir()
     with DagsterInstance.local_temp(str(tmp_path / "dh")) as instance:
-        context = build_sensor_context(
-            instance=instance,
-            resources={
-                "bot_database": BotDatabase(url=database_url),
-                "platform_settings": PlatformSettings(),
-            },
-        )
-        result = trading_bots_sensor(context)
+        result = evaluate_bots_sensor(instance, database_url)
     (request,) = result.run_requests
     assert request.tags[RunTag.BOT_ID] == str(good)
     assert request.run_key.startswith(f"bot-{good}-")

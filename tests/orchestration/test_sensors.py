@@ -11,19 +11,19 @@ import json
 import uuid
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from sqlalchemy import text
 
 from tests.support.builders import add_bot
+from tests.support.sensors import evaluate_bots_sensor
 from trading_platform.db.bots import get_bot, get_bots
 from trading_platform.db.status import status_events, update_bot_status
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.reconcile import BotMemory, Launch, PlatformMemory
-from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
+from trading_platform.orchestration.resources import PlatformSettings
 from trading_platform.orchestration.sensors import (
     dump_cursor,
     load_cursor,
-    trading_bots_sensor,
     validate_row,
 )
 
@@ -61,12 +61,7 @@ def _running_bot_after_restarts(db_engine, instance) -> tuple[int, str, str]:
 
 def _tick(database_url, instance, cursor: str) -> None:
     settings = PlatformSettings()
-    context = build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources={"bot_database": BotDatabase(url=database_url), "platform_settings": settings},
-    )
-    trading_bots_sensor(context)
+    evaluate_bots_sensor(instance, database_url, cursor=cursor, settings=settings)
 
 
 @pytest.mark.parametrize("run_finishes_before_the_sensor_writes", [False, True])
@@ -113,13 +108,6 @@ def test_the_cursor_keeps_the_platform_memory_and_reads_an_older_cursor() -> Non
 
 def test_a_tick_remembers_when_it_completed(db_engine, database_url, instance) -> None:
     add_bot(db_engine, "idle", enabled=False)
-    context = build_sensor_context(
-        instance=instance,
-        resources={
-            "bot_database": BotDatabase(url=database_url),
-            "platform_settings": PlatformSettings(),
-        },
-    )
-    result = trading_bots_sensor(context)
+    result = evaluate_bots_sensor(instance, database_url)
     _memory, platform = load_cursor(result.cursor)
     assert platform.last_tick is not None and platform.watching_since == platform.last_tick
