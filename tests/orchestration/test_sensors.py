@@ -111,3 +111,51 @@ def test_a_tick_remembers_when_it_completed(db_engine, database_url, instance) -
     result = evaluate_bots_sensor(instance, database_url)
     _memory, platform = load_cursor(result.cursor)
     assert platform.last_tick is not None and platform.watching_since == platform.last_tick
+
+
+# -- no row can stop the others ----------------------------------------------------------------
+def _launched(result) -> list[int]:
+    return sorted(int(request.tags["trading/bot_id"]) for request in result.run_requests)
+
+
+def test_a_config_nested_too_deeply_marks_its_bot_error_and_the_tick_goes_on(
+    db_engine, database_url, instance
+) -> None:
+    """JSON nested 5,000 deep (beyond Python's parser, within PostgreSQL's) raised
+    RecursionError out of the tick: no bot could be started or stopped any more."""
+    valid = add_bot(db_engine, "valid-beside-a-deep-one")
+    deep = add_bot(db_engine, "deep")
+    nested = '{"params": ' + "[" * 5_000 + "]" * 5_000 + "}"
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE trading_bots SET config = :c WHERE id = :id"), {"c": nested, "id": deep}
+        )
+    result = evaluate_bots_sensor(instance, database_url)
+    assert _launched(result) == [valid]
+    row = get_bot(db_engine, deep)
+    assert row.status == "error"
+    assert row.last_error == "invalid config: config: nested too deeply to read"
+
+
+def test_enabled_written_as_text_is_an_error_never_enabled(
+    db_engine, database_url, instance
+) -> None:
+    """SQLite keeps whatever a client writes: ``enabled = 'false'`` read as True, and a bot its
+    owner meant to stop kept trading."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's boolean column refuses text that is not a boolean")
+    valid = add_bot(db_engine, "valid-beside-a-text-flag")
+    flagged = {word: add_bot(db_engine, f"flag-{word}") for word in ("false", "no", "2")}
+    with db_engine.begin() as connection:
+        for word, bot_id in flagged.items():
+            connection.execute(
+                text("UPDATE trading_bots SET enabled = :w WHERE id = :id"),
+                {"w": word, "id": bot_id},
+            )
+    result = evaluate_bots_sensor(instance, database_url)
+    assert _launched(result) == [valid]
+    for word, bot_id in flagged.items():
+        row = get_bot(db_engine, bot_id)
+        assert not row.enabled and row.status == "error"
+        assert row.last_error.startswith("invalid config: enabled: expected a boolean")
+        assert repr(word) in row.last_error

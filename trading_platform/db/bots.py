@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Result, Text, cast, delete, select, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Result,
+    Text,
+    cast,
+    delete,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.types import NullType
 
 from trading_platform.contract import BotStatus
 from trading_platform.db.engine import session_scope
@@ -51,6 +62,9 @@ class BotRow:
     total_pnl: Decimal | None = None
     feed_problem: str | None = None
     drift: str | None = None
+    #: why ``enabled`` is not a boolean (SQLite stores any value): the bot is then an error,
+    #: and never enabled
+    enabled_problem: str | None = None
 
     def desired(self) -> dict[str, Any]:
         """The desired columns, normalised so that equal configs hash equally."""
@@ -74,7 +88,8 @@ _BOT_ROW_COLUMNS = (
     TradingBot.id,
     TradingBot.user_id,
     TradingBot.name,
-    TradingBot.enabled,
+    # the value as stored, not through the Boolean type (which reads any text as True)
+    type_coerce(TradingBot.enabled, NullType()).label("enabled"),
     TradingBot.strategy,
     TradingBot.mode,
     TradingBot.exchange,
@@ -100,16 +115,30 @@ def get_bots(engine: Engine, bot_ids: Sequence[int] | None = None) -> list[BotRo
         query = query.where(TradingBot.id.in_(list(bot_ids)))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    return [
-        BotRow(
-            **{
-                **row._mapping,
-                "enabled": bool(row.enabled),
-                "status": row.status or BotStatus.STOPPED.value,
-            }
-        )
-        for row in rows
-    ]
+    return [_bot_row(row._mapping) for row in rows]
+
+
+def _bot_row(values: Any) -> BotRow:
+    enabled, problem = strict_enabled(values["enabled"])
+    return BotRow(
+        **{
+            **values,
+            "enabled": enabled,
+            "enabled_problem": problem,
+            "status": values["status"] or BotStatus.STOPPED.value,
+        }
+    )
+
+
+def strict_enabled(value: Any) -> tuple[bool, str | None]:
+    """``enabled`` as a bool, and a problem for anything but a real boolean or 0/1.  SQLite
+    keeps whatever a client wrote: the text ``'false'`` would read as True, turning a bot its
+    owner meant to stop into a running one."""
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value), None
+    return False, f"expected a boolean (true/false, or 1/0), found {str(value)[:40]!r}"
 
 
 def get_bot(engine: Engine, bot_id: int) -> BotRow | None:

@@ -8,6 +8,7 @@ the status the tick read: a run's newer status is never overwritten).
 """
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -64,6 +65,25 @@ _VALIDATION_CACHE_LIMIT = 100_000
 
 
 def validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfig | ConfigError]:
+    """The row's desired hash and validated config, or the error that marks it ``error``.
+    Whatever a row holds, this never raises: one hostile row (JSON nested 100,000 deep, a
+    value no code path expected) must not stop the tick for every other bot."""
+    try:
+        return _validate_row(row, registry)
+    except Exception as exc:  # noqa: BLE001 - any failure is this one bot's problem
+        raw = f"{row.id}:{row.name}:{row.enabled}:{row.config_text}"
+        desired_hash = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+        why = (
+            "nested too deeply to read"
+            if isinstance(exc, RecursionError)
+            else f"could not be read ({type(exc).__name__})"
+        )
+        return desired_hash, ConfigError("config", why)
+
+
+def _validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfig | ConfigError]:
+    if row.enabled_problem is not None:
+        return config_hash(row.desired()), ConfigError("enabled", row.enabled_problem)
     desired_hash = config_hash(row.desired())
     key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
     cached = _validation_cache.get(key)
