@@ -131,6 +131,12 @@ class TrackedOrder:
     def fills_add_up(self) -> bool:
         return self.filled >= self.exchange_filled
 
+    def count(self, fill: ExchangeFill, fee_in_quote: Decimal) -> None:
+        """One more of its fills known: what it filled and paid so far."""
+        self.fill_ids.add(fill.fill_id)
+        self.filled += fill.amount
+        self.fee += fee_in_quote
+
 
 def sent_ms_of(row: TradingOrder) -> int:
     """When a written-ahead order was last sent: its last attempt, else its write-ahead."""
@@ -457,7 +463,7 @@ class LiveBroker(bt.BrokerBase):
         fills = [
             ExchangeFill.from_ccxt(t, tracked.exchange_order_id) for t in answer.get("trades") or []
         ]
-        self.settle(tracked, answer, fills)
+        self._settle(tracked, answer, fills)
 
     def _poll(self, tracked: TrackedOrder) -> None:
         if tracked.exchange_order_id is None:  # the answer was lost: ask by our id
@@ -476,7 +482,7 @@ class LiveBroker(bt.BrokerBase):
                 self._poll(tracked)
             return
         answer = self.client.fetch_order(tracked.exchange_order_id, self.symbol)
-        self.settle(tracked, answer, [])
+        self._settle(tracked, answer, [])
 
     def fills_of(self, tracked: TrackedOrder) -> list[ExchangeFill]:
         """Every fill of one order, page by page: the exchange's order-trades call where ccxt
@@ -507,7 +513,7 @@ class LiveBroker(bt.BrokerBase):
                 return sorted(fills.values(), key=lambda f: f.at)
             params = {"fromId": max(int(i) for i in ids) + 1}
 
-    def settle(
+    def _settle(
         self, tracked: TrackedOrder, answer: dict[str, Any], fills: list[ExchangeFill]
     ) -> None:
         """The exchange's view of a followed order: record its new fills, then end it only
@@ -576,12 +582,10 @@ class LiveBroker(bt.BrokerBase):
 
     def _apply(self, tracked: TrackedOrder, fill: ExchangeFill) -> None:
         """One fill into the position, the cash, the ledger (once) and the strategy's order."""
-        tracked.fill_ids.add(fill.fill_id)
-        tracked.filled += fill.amount
         buying = tracked.side == Side.BUY
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
         fee_in_quote = self.fee_in_quote(fill)
-        tracked.fee += fee_in_quote
+        tracked.count(fill, fee_in_quote)
         data = self.p.feed
         position = self.positions[data]
         entry_price = position.price

@@ -71,14 +71,13 @@ def _resolve(
     selling = row.side == Side.SELL
     last_buy = None
     for fill in broker.fills_of(tracked):
-        tracked.fill_ids.add(fill.fill_id)
-        tracked.filled += fill.amount
-        tracked.fee += broker.fee_in_quote(fill)
+        fee_in_quote = broker.fee_in_quote(fill)
+        tracked.count(fill, fee_in_quote)
         new = broker.ledger.record_fill(
             row.client_order_id,
             row.side,
             fill,
-            fee_in_quote=broker.fee_in_quote(fill),
+            fee_in_quote=fee_in_quote,
             pnl=sale_pnl(fill, saved_price) if selling and saved_price else None,
             entry_logic=None if selling else row.logic,
             exit_logic=row.logic if selling else None,
