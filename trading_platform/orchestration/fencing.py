@@ -25,7 +25,7 @@ from dataclasses import replace
 from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine
 
-from trading_platform.db.leases import held_leases, revoke_lease
+from trading_platform.db.leases import Holder, revoke_lease
 from trading_platform.orchestration.reconcile import ActiveRun, Cancel
 from trading_platform.processes import process_gone
 
@@ -43,14 +43,17 @@ def fence_if_unreachable(
 
 
 def free_leases_of_ended_runs(
-    instance: DagsterInstance, engine: Engine, active: Iterable[ActiveRun]
+    instance: DagsterInstance,
+    engine: Engine,
+    active: Iterable[ActiveRun],
+    holders: Iterable[Holder],
 ) -> list[int]:
-    """Revoke the leases held by runs of this instance that have ended.  Only leases whose
-    holder is not among the ``active`` runs are looked up, so a tick costs one query while
-    every bot runs normally."""
+    """Revoke the leases (``holders``, read this tick) held by runs of this instance that
+    have ended.  Only holders not among the ``active`` runs are looked up, so a tick asks
+    Dagster nothing while every bot runs normally."""
     running = {run.run_id for run in active}
     freed = []
-    for holder in held_leases(engine):
+    for holder in holders:
         if holder.run_id in running:
             continue
         run = instance.get_run_by_id(holder.run_id)
@@ -60,14 +63,15 @@ def free_leases_of_ended_runs(
     return freed
 
 
-def with_gone_workers(engine: Engine, active: list[ActiveRun]) -> list[ActiveRun]:
+def with_gone_workers(active: list[ActiveRun], holders: Iterable[Holder]) -> list[ActiveRun]:
     """``active``, each STARTED run whose worker process no longer exists marked
-    ``worker_gone`` (it holds its bot's lease and names a process of this host that is gone):
-    a killed worker is restarted at the next tick, not a stale limit later."""
+    ``worker_gone`` (it holds its bot's lease, in ``holders``, and names a process of this
+    host that is gone): a killed worker is restarted at the next tick, not a stale limit
+    later."""
     started = {run.run_id for run in active if run.status == DagsterRunStatus.STARTED}
     gone = {
         holder.run_id
-        for holder in held_leases(engine)
+        for holder in holders
         if holder.run_id in started and process_gone(holder.process)
     }
     return [replace(run, worker_gone=True) if run.run_id in gone else run for run in active]

@@ -30,6 +30,7 @@ from trading_platform.config import (
 )
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow, get_bots
+from trading_platform.db.leases import held_leases
 from trading_platform.db.status import set_restart_count, update_bot_status
 from trading_platform.errors import ConfigError
 from trading_platform.notifications import messages, outbox
@@ -181,7 +182,8 @@ def trading_bots_sensor(
     rows = get_bots(engine)
     validated = {row.id: validate_row(row, registry) for row in rows}
     memory, platform = load_cursor(context.cursor)
-    active = with_gone_workers(engine, runs.active_bot_runs(context.instance))
+    holders = held_leases(engine)  # who trades which bot: read once per tick
+    active = with_gone_workers(runs.active_bot_runs(context.instance), holders)
     plan = reconcile(
         rows,
         validated,
@@ -204,7 +206,7 @@ def trading_bots_sensor(
         gone = cancel.run_id in gone_workers
         if fence_if_unreachable(context.instance, engine, cancel, reached, gone):
             context.log.warning(f"bot {cancel.bot_id}: run {cancel.run_id} fenced off")
-    for bot_id in free_leases_of_ended_runs(context.instance, engine, active):
+    for bot_id in free_leases_of_ended_runs(context.instance, engine, active, holders):
         context.log.info(f"bot {bot_id}: the lease of its ended run revoked")
     for change in plan.status_changes:
         if not write_change(engine, change) and change.status is not None:
