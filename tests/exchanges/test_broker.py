@@ -344,6 +344,31 @@ def test_an_order_with_many_fills_is_read_page_by_page(emulator, db_engine, monk
     assert len(pages) >= 3 and all(q["limit"] == "2" for q in pages)
 
 
+def test_fills_that_show_after_a_restart_are_not_added_to_the_balance_twice(
+    emulator, db_engine
+) -> None:
+    """The crashed incarnation's order filled, but its trade is not visible yet when the bot
+    restarts: the position is taken from the balance (which holds the fill), and the fill,
+    once visible, is recorded without being added to the position a second time."""
+    bot_id = add_bot(db_engine, "late-fill-after-restart", enabled=False)
+    client_id, below = _left_open_by_a_crashed_incarnation(emulator, db_engine, bot_id)
+    emulator.trade_delay_seconds = 3600
+    emulator.move_price(str(below - 1))  # it fills while nobody watches
+    broker = _broker(emulator, db_engine, bot_id, "run-late", "tp-9-2-")
+    recover(broker, Decimal(0), None)
+    held = emulator.accounts[KEY].balances["BTC"]
+    assert broker.recorded_base == held
+    (row,) = bot_orders(db_engine, bot_id)
+    assert row.status == "settling"
+    emulator.trade_delay_seconds = 0  # the trade shows
+    broker.next()
+    (fill,) = bot_trades(db_engine, bot_id)
+    (row,) = bot_orders(db_engine, bot_id)
+    assert fill.amount == Decimal("0.01") and row.status == "closed"
+    assert broker.recorded_base == held, "the fill was added to a balance that held it"
+    assert broker.getposition(broker.p.feed).size == pytest.approx(float(held))
+
+
 def test_a_network_error_fetching_a_new_orders_fills_leaves_it_followed(
     emulator, db_engine
 ) -> None:

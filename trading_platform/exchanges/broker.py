@@ -111,6 +111,9 @@ class TrackedOrder:
     cancel_requested: bool = False
     #: bars followed since the exchange ended it with fills still missing
     settling_bars: int = 0
+    #: every fill still to come executed before the balance a restart took the position
+    #: from: recorded when it shows, never added to the position a second time
+    in_balance: bool = False
 
     @classmethod
     def from_row(cls, row: TradingOrder, exchange_order_id: str) -> TrackedOrder:
@@ -581,7 +584,8 @@ class LiveBroker(bt.BrokerBase):
                 self._apply(tracked, fill)
 
     def _apply(self, tracked: TrackedOrder, fill: ExchangeFill) -> None:
-        """One fill into the position, the cash, the ledger (once) and the strategy's order."""
+        """One fill into the position, the cash, the ledger (once) and the strategy's order;
+        a fill the restart's balance already holds (``in_balance``) into the ledger only."""
         buying = tracked.side == Side.BUY
         fee_in_base = fill.fee if fill.fee_currency == self.base else Decimal(0)
         fee_in_quote = self.fee_in_quote(fill)
@@ -589,19 +593,20 @@ class LiveBroker(bt.BrokerBase):
         data = self.p.feed
         position = self.positions[data]
         entry_price = position.price
-        net = (fill.amount - fee_in_base) if buying else -fill.amount
-        psize, pprice, opened, closed = position.update(float(net), float(fill.price))
-        self.recorded_base += net
         pnl = None if buying or not entry_price else sale_pnl(fill, Decimal(repr(entry_price)))
-        notional = fill.amount * fill.price
-        cash = (
-            Decimal(str(self.cash))
-            + (-notional if buying else notional)
-            - (fee_in_quote if fill.fee_currency == self.quote else Decimal(0))
-        )
-        self.cash = float(cash)
-        if buying and not entry_price:
-            self._entry_logic = tracked.logic
+        if not tracked.in_balance:
+            net = (fill.amount - fee_in_base) if buying else -fill.amount
+            psize, pprice, opened, closed = position.update(float(net), float(fill.price))
+            self.recorded_base += net
+            notional = fill.amount * fill.price
+            cash = (
+                Decimal(str(self.cash))
+                + (-notional if buying else notional)
+                - (fee_in_quote if fill.fee_currency == self.quote else Decimal(0))
+            )
+            self.cash = float(cash)
+            if buying and not entry_price:
+                self._entry_logic = tracked.logic
         self.ledger.record_fill(
             tracked.client_order_id,
             tracked.side,
@@ -612,7 +617,7 @@ class LiveBroker(bt.BrokerBase):
             exit_logic=None if buying else tracked.logic,
         )
         order = tracked.order
-        if order is None:
+        if order is None or tracked.in_balance:
             return
         size = float(fill.amount) if buying else -float(fill.amount)
         order.execute(

@@ -100,7 +100,9 @@ def _resolve(
         corrections.append(f"open order {row.client_order_id} cancelled")
     tracked.exchange_filled = exchange_amount(found.get("filled") or 0, "order filled")
     if not tracked.fills_add_up:
-        # the exchange ended it, its trades are not all visible yet: followed until they are
+        # the exchange ended it, its trades are not all visible yet: followed until they are;
+        # they executed before the balance the position is taken from below
+        tracked.in_balance = True
         broker.follow(tracked)
         status = OrderStatus.SETTLING
         corrections.append(
