@@ -28,14 +28,21 @@ FAST_REPLAY = {
 }
 
 
-def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
+def _sma_bot(db_engine, name: str, **columns):
+    """An ``sma_cross`` bot on the fast replay market (a paper bot unless ``columns`` say)."""
     registry, _ = load_registry()
     config = add_bot_config(
         db_engine,
         registry,
-        "runner-sma_cross-paper",
+        name,
         config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
+        **columns,
     )
+    return registry, config
+
+
+def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
+    registry, config = _sma_bot(db_engine, "runner-sma_cross-paper")
     runner = BotRunner(config, registry, db_engine, run_id="run-a", incarnation=1)
     thread = threading.Thread(target=runner.run)
     thread.start()
@@ -60,14 +67,7 @@ def test_paper_bot_trades_heartbeats_and_stops_cleanly(db_engine) -> None:
 
 
 def test_backtest_bot_completes(db_engine) -> None:
-    registry, _ = load_registry()
-    config = add_bot_config(
-        db_engine,
-        registry,
-        "runner-sma_cross-backtest",
-        mode="backtest",
-        config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
-    )
+    registry, config = _sma_bot(db_engine, "runner-sma_cross-backtest", mode="backtest")
     outcome = BotRunner(config, registry, db_engine, run_id="bt-1").run()
     assert outcome.status == "completed"
     assert get_bot(db_engine, config.bot_id).status == "completed"
@@ -106,13 +106,7 @@ def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monke
     position.  The exception must land in a thread that only waits, and the bot stop cleanly."""
     from trading_platform.engine import sink
 
-    registry, _ = load_registry()
-    config = add_bot_config(
-        db_engine,
-        registry,
-        "runner-cancelled-mid-write",
-        config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY},
-    )
+    registry, config = _sma_bot(db_engine, "runner-cancelled-mid-write")
     writing = threading.Event()
     record_trades = sink.record_trades
 
@@ -152,19 +146,11 @@ def test_a_cancel_during_a_database_write_lets_the_write_finish(db_engine, monke
 
 
 # -- one trader per bot: the lease ---------------------------------------------------------------
-def _paper_bot(db_engine, name: str):
-    registry, _ = load_registry()
-    config = add_bot_config(
-        db_engine, registry, name, config={"params": {"fast": 3, "slow": 8}, **FAST_REPLAY}
-    )
-    return registry, config
-
-
 def test_a_second_run_of_a_bot_does_not_trade_while_the_first_holds_it(
     db_engine, monkeypatch
 ) -> None:
     monkeypatch.setattr("trading_platform.engine.runner.LEASE_TTL_FLOOR_SECONDS", 3.0)
-    registry, config = _paper_bot(db_engine, "lease-two-runs")
+    registry, config = _sma_bot(db_engine, "lease-two-runs")
     first = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-1"))
     try:
         wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "the first run trading")
@@ -185,7 +171,7 @@ def test_a_second_run_of_a_bot_does_not_trade_while_the_first_holds_it(
 
 
 def test_a_run_whose_lease_is_revoked_stops_at_once_and_writes_nothing_more(db_engine) -> None:
-    registry, config = _paper_bot(db_engine, "lease-revoked")
+    registry, config = _sma_bot(db_engine, "lease-revoked")
     bot = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-r"))
     try:
         wait_for(lambda: bot_trades(db_engine, config.bot_id), 60, "trading")
