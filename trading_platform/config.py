@@ -25,6 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trading_platform.config_limits import (
+    MAX_NAME_LENGTH,
+    check_text,
+    check_tree,
+    load_config_text,
+    quote,
+)
 from trading_platform.contract import OFFLINE_EXCHANGES, Mode
 from trading_platform.errors import ConfigError, from_validation_error
 from trading_platform.feeds.timeframes import TIMEFRAMES
@@ -35,7 +42,7 @@ CREDENTIALS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class BrokerConfig(_Section):
@@ -201,7 +208,7 @@ def _bounds(key: str) -> tuple[int, int]:
 
 def _scalar(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"config.{key}", f"expected an integer, found {value!r}")
+        raise ConfigError(f"config.{key}", f"expected an integer, found {quote(value)}")
     low, high = _bounds(key)
     if not low <= value <= high:
         raise ConfigError(f"config.{key}", f"expected {low}..{high}, found {value}")
@@ -224,27 +231,25 @@ def config_hash(desired: dict[str, Any]) -> str:
 
 
 def parse_config_json(raw: Any) -> dict[str, Any]:
-    """The ``config`` column as a dict; text (SQLite, CLI) is parsed here, with a clear error."""
+    """The ``config`` column as a dict; text (SQLite, CLI) is parsed here, with a clear error,
+    within the limits of :mod:`trading_platform.config_limits`."""
     if raw is None or raw == "":
         return {}
     if isinstance(raw, (bytes, str)):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                "config", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
+        raw = load_config_text(raw)
+    else:
+        check_tree(raw)
     if not isinstance(raw, dict):
         raise ConfigError("config", f"expected a JSON object, found {type(raw).__name__}")
     return raw
 
 
-def _require_text(value: Any, field: str) -> str:
+def _require_text(value: Any, field: str, limit: int | None = None) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigError(field, "is required")
     if not isinstance(value, str):
-        raise ConfigError(field, f"expected text, found {value!r}")
-    return value.strip()
+        raise ConfigError(field, f"expected text, found {quote(value)}")
+    return check_text(value.strip(), field, *((limit,) if limit else ()))
 
 
 def validate_bot_config(
@@ -262,23 +267,24 @@ def validate_bot_config(
     desired_hash: str = "",
 ) -> BotConfig:
     """Validate the desired columns of one bot; raise :class:`ConfigError` on the first fault."""
-    name = _require_text(name, "name")
+    name = _require_text(name, "name", MAX_NAME_LENGTH)
     strategy = _require_text(strategy, "strategy")
     mode = _require_text(mode, "mode")
     if mode not in set(Mode):
-        raise ConfigError("mode", f"expected backtest, paper or live, found {mode!r}")
+        raise ConfigError("mode", f"expected backtest, paper or live, found {quote(mode)}")
     exchange = _require_text(exchange, "exchange").lower()
     if exchange not in OFFLINE_EXCHANGES and exchange not in ccxt_exchange_ids():
         raise ConfigError(
-            "exchange", f"unknown exchange {exchange!r}; expected replay, csv or a ccxt id"
+            "exchange", f"unknown exchange {quote(exchange)}; expected replay, csv or a ccxt id"
         )
     symbol = _require_text(symbol, "symbol")
     if not SYMBOL_PATTERN.match(symbol):
-        raise ConfigError("symbol", f"expected BASE/QUOTE such as BTC/USDT, found {symbol!r}")
+        raise ConfigError("symbol", f"expected BASE/QUOTE such as BTC/USDT, found {quote(symbol)}")
     timeframe = _require_text(timeframe, "timeframe")
     if timeframe not in TIMEFRAMES:
         raise ConfigError(
-            "timeframe", f"unknown timeframe {timeframe!r}; expected one of {', '.join(TIMEFRAMES)}"
+            "timeframe",
+            f"unknown timeframe {quote(timeframe)}; expected one of {', '.join(TIMEFRAMES)}",
         )
 
     raw = parse_config_json(config)
@@ -292,7 +298,7 @@ def validate_bot_config(
     for key, model in _SECTIONS.items():
         value = raw.get(key) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"config.{key}", f"expected an object, found {value!r}")
+            raise ConfigError(f"config.{key}", f"expected an object, found {quote(value)}")
         try:
             sections[key] = model.model_validate(value)
         except ValidationError as exc:

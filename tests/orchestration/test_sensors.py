@@ -134,7 +134,52 @@ def test_a_config_nested_too_deeply_marks_its_bot_error_and_the_tick_goes_on(
     assert _launched(result) == [valid]
     row = get_bot(db_engine, deep)
     assert row.status == "error"
-    assert row.last_error == "invalid config: config: nested too deeply to read"
+    assert row.last_error == "invalid config: config: nested more than 16 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "error"),
+    [
+        (
+            "config",
+            '{"broker": {"cash": Infinity}}',
+            "config.broker.cash: expected a finite number",
+        ),
+        ("config", '{"params": {"fast": NaN}}', "config.params.fast: expected a finite number"),
+        (
+            "config",
+            '{"params": {"x": "' + "a" * 70_000 + '"}}',
+            "config: is 70021 bytes; at most 65536",
+        ),
+        ("config", '{"max_restarts": 1' + "0" * 5_000 + "}", "config: unreadable JSON value"),
+        ("config", '{"params": ' + '{"a": ' * 16 + "1" + "}" * 17, "nested more than 16 levels"),
+        ("name", "x" * 101, "name: is 101 characters long; at most 100"),
+        ("name", "evil\r\nBcc: all@example.com", "name: contains the control character U+000D"),
+        ("strategy", "s" * 5_000, "strategy: is 5000 characters long; at most 100"),
+    ],
+)
+def test_a_row_beyond_the_limits_is_an_error_naming_the_field(
+    db_engine, database_url, instance, column, value, error
+) -> None:
+    """Each limit of trading_platform.config_limits: the bot is marked error with a message
+    that names the field and the limit (a quoted value is cut short), its neighbour runs."""
+    if not database_url.startswith("sqlite"):
+        if "Infinity" in value or "NaN" in value:
+            pytest.skip("PostgreSQL's json column refuses Infinity and NaN at insert time")
+        if column == "strategy":
+            pytest.skip("PostgreSQL's varchar(100) column refuses a longer strategy")
+    valid = add_bot(db_engine, "valid-beside-an-oversized-one")
+    bad = add_bot(db_engine, "oversized")
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE trading_bots SET {column} = :v WHERE id = :id"), {"v": value, "id": bad}
+        )
+    result = evaluate_bots_sensor(instance, database_url)
+    assert _launched(result) == [valid]
+    row = get_bot(db_engine, bad)
+    assert row.status == "error"
+    assert error in row.last_error
+    assert len(row.last_error) < 300
 
 
 def test_enabled_written_as_text_is_an_error_never_enabled(

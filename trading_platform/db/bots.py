@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
+from trading_platform.config_limits import load_config_text
 from trading_platform.contract import BotStatus
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import DESIRED_COLUMNS, TradingBot
@@ -70,8 +70,10 @@ class BotRow:
         """The desired columns, normalised so that equal configs hash equally."""
         config: Any = self.config_text
         if config is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                config = json.loads(config)
+            # a row over the limits keeps its text: it hashes all the same, and validation
+            # says what is wrong with it
+            with contextlib.suppress(TypeError, ValueError, RecursionError):
+                config = load_config_text(config)
         values = {
             "enabled": bool(self.enabled),
             "strategy": self.strategy,
