@@ -30,6 +30,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
 CLAIM_SECONDS = 120.0
+#: the longest ``last_error`` written: enough for the type and the gist of the message
+REASON_CHARS = 200
 #: the more urgent first; Priority lists its members from the most urgent down
 PRIORITY_ORDER = {priority: rank for rank, priority in enumerate(Priority)}
 
@@ -99,6 +101,45 @@ def _finish(engine: Engine, notification_id: int, **values: object) -> None:
         )
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What ``last_error`` keeps of an error: its type and message, cut to
+    :data:`REASON_CHARS`.  Senders keep their secrets out of their exceptions (the Telegram
+    sender takes its token out of every one), so the text can be stored and logged."""
+    return f"{type(exc).__name__}: {exc}"[:REASON_CHARS]
+
+
+def _fail(engine: Engine, notification_id: int, reason: str, report: DispatchReport) -> None:
+    reason = reason[:REASON_CHARS]
+    _finish(engine, notification_id, status=NotificationStatus.FAILED, last_error=reason)
+    report.failed += 1
+    report.reasons.append(reason)
+
+
+def _retry_or_give_up(
+    engine: Engine,
+    notification_id: int,
+    attempts: int,
+    exc: TransientError,
+    report: DispatchReport,
+    max_attempts: int,
+    backoff_seconds: float,
+) -> None:
+    """A transient failure: try again later (``retry_after`` when the server gave one, else
+    exponential backoff), or fail for good after ``max_attempts``."""
+    if attempts >= max_attempts:
+        _fail(engine, notification_id, f"gave up after {attempts} attempts: {exc}", report)
+        return
+    delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, backoff_seconds)
+    _finish(
+        engine,
+        notification_id,
+        last_error=str(exc)[:REASON_CHARS],
+        next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+    )
+    report.retried += 1
+    report.reasons.append(str(exc)[:REASON_CHARS])
+
+
 def dispatch_pending(
     engine: Engine,
     senders: Mapping[str, Sender],
@@ -108,7 +149,12 @@ def dispatch_pending(
     max_attempts: int = MAX_ATTEMPTS,
     backoff_seconds: float = BACKOFF_SECONDS,
 ) -> DispatchReport:
-    """One pass over the due messages; returns what happened."""
+    """One pass over the due messages; returns what happened.
+
+    No message stops the others: whatever one send raises is settled on that row (retried
+    when transient, else ``failed`` with :func:`failure_reason`) and the pass goes on.  An
+    error left to escape would leave the row claimed, to be claimed again and abort every
+    pass after it, while the messages claimed beside it waited for nothing."""
     now = now or utcnow()
     report = DispatchReport()
     paused: set[str] = set()
@@ -125,41 +171,21 @@ def dispatch_pending(
                 if sender is None
                 else f"the user has no {channel} address"
             )
-            _finish(engine, notification_id, status=NotificationStatus.FAILED, last_error=reason)
-            report.failed += 1
-            report.reasons.append(reason)
+            _fail(engine, notification_id, reason, report)
             continue
         try:
             sender.send(address, text)
-        except PermanentError as exc:
-            _finish(engine, notification_id, status=NotificationStatus.FAILED, last_error=str(exc))
-            report.failed += 1
-            report.reasons.append(str(exc))
-            continue
         except TransientError as exc:
-            if attempts >= max_attempts:
-                _finish(
-                    engine,
-                    notification_id,
-                    status=NotificationStatus.FAILED,
-                    last_error=f"gave up after {attempts} attempts: {exc}",
-                )
-                report.failed += 1
-            else:
-                delay = (
-                    exc.retry_after
-                    if exc.retry_after is not None
-                    else backoff(attempts, backoff_seconds)
-                )
-                _finish(
-                    engine,
-                    notification_id,
-                    last_error=str(exc),
-                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-                )
-                report.retried += 1
-            report.reasons.append(str(exc))
+            _retry_or_give_up(
+                engine, notification_id, attempts, exc, report, max_attempts, backoff_seconds
+            )
             paused.add(channel)
+            continue
+        except PermanentError as exc:
+            _fail(engine, notification_id, str(exc), report)
+            continue
+        except Exception as exc:  # noqa: BLE001 - bad data in one message, not the channel
+            _fail(engine, notification_id, failure_reason(exc), report)
             continue
         _finish(
             engine,
