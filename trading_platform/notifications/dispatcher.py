@@ -4,7 +4,8 @@ Each pending row due now is claimed (``attempts`` + 1 and ``next_attempt_at`` pu
 the same transaction), then sent, then marked ``sent``; a transient failure schedules the
 next attempt (``retry_after`` from Telegram when given, else exponential backoff) and a
 message that keeps failing, or fails permanently, ends ``failed`` with the reason.
-Claiming first means two dispatchers never send the same row at once.
+Claiming first means two dispatchers never send the same row at once: the claim is a
+compare-and-set on the row (see :func:`_take`), on SQLite as on PostgreSQL.
 
 Messages reach each recipient in the order they were written: a row waits while an older
 pending row of the same user and channel is backing off (so a SELL never overtakes its BUY
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, exists, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from trading_platform.contract import Channel, NotificationStatus, Priority
 from trading_platform.db.engine import session_scope
@@ -81,17 +82,36 @@ def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str,
         ).all()
         claimed = []
         for row in sorted(rows, key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.id)):
+            if not _take(session, row.id, row.attempts, now):
+                continue  # another dispatcher claimed it after our read
             address = row.telegram_user_id if row.channel == Channel.TELEGRAM else row.email
-            session.execute(
-                update(Notification)
-                .where(Notification.id == row.id)
-                .values(
-                    attempts=row.attempts + 1,
-                    next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
-                )
-            )
             claimed.append((row.id, row.channel, address or "", row.text, row.attempts + 1))
         return claimed
+
+
+def _take(session: Session, notification_id: int, attempts: int, now: dt.datetime) -> bool:
+    """Claim one row read as due with ``attempts``: a compare-and-set, true if it was ours.
+
+    The ``UPDATE`` repeats what the read saw (still pending, still due, ``attempts``
+    unchanged), so of the dispatchers that read the row one wins and the others match
+    nothing.  PostgreSQL's ``FOR UPDATE SKIP LOCKED`` already hides a claimed row from the
+    others' read; SQLite ignores it and takes no lock for a read, so there every dispatcher
+    read the same rows and each sent them.  The first ``UPDATE`` takes SQLite's write lock
+    for the rest of the claim, so the later ones see every claim committed before it."""
+    taken = session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.status == NotificationStatus.PENDING,
+            Notification.attempts == attempts,
+            Notification.next_attempt_at <= now,
+        )
+        .values(
+            attempts=attempts + 1,
+            next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
+        )
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
 def _finish(engine: Engine, notification_id: int, **values: object) -> None:
