@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event, text
 
 from tests.support.builders import add_bot
+from tests.support.concurrency import run_together
 from trading_platform.db import make_engine
 from trading_platform.db.bots import get_bot, get_bots
 from trading_platform.db.status import (
@@ -109,3 +110,30 @@ def test_restart_count_is_written_without_touching_the_status(db_engine) -> None
     last = status_events(db_engine, bot_id)[-1]
     assert (last.from_status, last.to_status) == ("stopping", "stopping")
     assert last.reason == "config changed: restart count reset"
+
+
+TRANSITIONS = 8
+
+
+def test_of_overlapping_identical_transitions_exactly_one_happens(db_engine, database_url) -> None:
+    """Eight callers move the same bot ``running -> stopped`` at once, each with its own
+    engine: one wins and one audit row is written, the others report that nothing happened.
+    On SQLite every caller is held after its read until all have read (the read locks
+    nothing there); on PostgreSQL the read locks the row, so they are lined up before it."""
+    bot_id = add_bot(db_engine, "b1")
+    update_bot_status(db_engine, bot_id, "running", "trading")
+    sqlite = db_engine.dialect.name == "sqlite"
+
+    def stop(engine) -> bool:  # type: ignore[no-untyped-def]
+        return update_bot_status(engine, bot_id, "stopped", "sensor", only_from=("running",))
+
+    won = run_together(
+        database_url, TRANSITIONS, stop, statement_has="FROM trading_bots", after_read=sqlite
+    )
+    assert sorted(won) == [False] * (TRANSITIONS - 1) + [True]
+    assert get_bot(db_engine, bot_id).status == "stopped"
+    events = status_events(db_engine, bot_id)
+    assert [(e.from_status, e.to_status) for e in events] == [
+        ("stopped", "running"),
+        ("running", "stopped"),
+    ]

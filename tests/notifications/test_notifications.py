@@ -4,6 +4,8 @@ clients to local servers."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 
 import pytest
 
@@ -20,9 +22,9 @@ from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.users import ensure_user
 from trading_platform.notifications import messages
-from trading_platform.notifications.dispatcher import dispatch_pending
+from trading_platform.notifications.dispatcher import REASON_CHARS, dispatch_pending
 from trading_platform.notifications.outbox import enqueue
-from trading_platform.notifications.senders import EmailSender, TelegramSender
+from trading_platform.notifications.senders import EmailSender, TelegramSender, header_value
 
 
 def test_trade_messages_read_as_specified() -> None:
@@ -200,3 +202,90 @@ def test_a_newer_message_never_overtakes_one_backing_off(
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
     assert dispatch_pending(db_engine, senders, now=later).sent == 2
     assert [" BUY " in t for t in telegram.texts()] == [True, False]
+
+
+def test_header_values_lose_control_characters_and_are_capped() -> None:
+    assert header_value("a\rb\nc\x0bd\x85e\u2028f\tg\x00h") == "a b c d e f g h"
+    assert header_value("x" * 500) == "x" * 200
+    assert header_value("Ünïcode stays", 5) == "Ünïco"
+
+
+def _email_user_bot(db_engine, name: str, email: str, bot_name: str) -> int:
+    return add_bot(db_engine, bot_name, user_id=ensure_user(db_engine, name, email=email))
+
+
+def test_a_bot_name_with_line_breaks_reaches_the_subject_as_one_line(
+    db_engine, telegram, smtp
+) -> None:
+    """A carriage return in a bot's name made ``email`` refuse the Subject: the error left
+    the dispatcher, the row was claimed again every pass and aborted each one."""
+    bot_name = "n\rBcc: evil@example.invalid"
+    bot_id = _email_user_bot(db_engine, "ops", "ops@example.invalid", bot_name)
+    message = messages.trade_entry(bot_name, "buy", 1, "BTC/USDT", 100, "paper")
+    enqueue(db_engine, message, bot_id=bot_id, dedupe_key="fill:1")
+    report = dispatch_pending(db_engine, _senders(telegram, smtp))
+    assert (report.sent, report.failed) == (1, 0)
+    ((recipients, raw),) = smtp.inbox.messages
+    assert recipients == ["ops@example.invalid"]
+    received = email.message_from_string(raw, policy=email.policy.default)
+    assert (
+        received["Subject"].strip()
+        == "[n Bcc: evil@example.invalid] BUY 1.0000 BTC/USDT @ 100.00 (Paper Trading)"
+    )
+    assert received["Bcc"] is None
+
+
+def test_a_poisoned_message_fails_alone_and_the_others_go_out_in_the_same_pass(
+    db_engine, telegram, smtp
+) -> None:
+    """An address with a line break (a header injection attempt) is refused with a reason;
+    the good messages written after it are sent in the same pass, and the bad row is not
+    claimed again."""
+    poisoned = _email_user_bot(db_engine, "eve", "eve@example.invalid\r\nBcc: x@y.invalid", "p")
+    good = _email_user_bot(db_engine, "ops", "ops@example.invalid", "g")
+    enqueue(db_engine, messages.bot_error("p", "X", "bad"), bot_id=poisoned, dedupe_key="p")
+    for n in range(2):
+        enqueue(db_engine, messages.bot_error("g", "X", f"ok{n}"), bot_id=good, dedupe_key=f"g{n}")
+    report = dispatch_pending(db_engine, _senders(telegram, smtp))
+    assert (report.sent, report.failed) == (2, 1)
+    assert [to for to, _ in smtp.inbox.messages] == [["ops@example.invalid"]] * 2
+    bad = _rows(db_engine)[0]
+    assert bad.status == NotificationStatus.FAILED
+    assert bad.last_error.startswith("not a single e-mail address")
+    assert "\n" not in bad.last_error and len(bad.last_error) <= REASON_CHARS
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    again = dispatch_pending(db_engine, _senders(telegram, smtp), now=later)
+    assert (again.sent, again.failed) == (0, 0)
+
+
+class _Breaks:
+    """A sender whose ``send`` raises what no sender classifies, for one message only."""
+
+    channel = Channel.EMAIL
+
+    def __init__(self, inner: EmailSender) -> None:
+        self.inner = inner
+
+    def send(self, address: str, text: str) -> None:
+        if "poison" in text:
+            raise LookupError("x" * 1000)
+        self.inner.send(address, text)
+
+
+def test_any_error_of_one_send_fails_that_row_with_a_short_reason(
+    db_engine, telegram, smtp
+) -> None:
+    bot_id = _email_user_bot(db_engine, "ops", "ops@example.invalid", "n")
+    for key, detail in (("a", "poison"), ("b", "fine"), ("c", "also fine")):
+        enqueue(db_engine, messages.bot_error("n", "X", detail), bot_id=bot_id, dedupe_key=key)
+    senders = {Channel.EMAIL: _Breaks(_senders(telegram, smtp)[Channel.EMAIL])}
+    report = dispatch_pending(db_engine, senders)
+    assert (report.sent, report.failed) == (2, 1)
+    rows = _rows(db_engine)
+    assert [r.status for r in rows] == [
+        NotificationStatus.FAILED,
+        NotificationStatus.SENT,
+        NotificationStatus.SENT,
+    ]
+    assert rows[0].last_error == ("LookupError: " + "x" * 1000)[:REASON_CHARS]
+    assert len(smtp.bodies()) == 2
