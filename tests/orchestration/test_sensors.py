@@ -141,17 +141,20 @@ def test_enabled_written_as_text_is_an_error_never_enabled(
     db_engine, database_url, instance
 ) -> None:
     """SQLite keeps whatever a client writes: ``enabled = 'false'`` read as True, and a bot its
-    owner meant to stop kept trading."""
+    owner meant to stop kept trading.  Migration 0007's CHECK now refuses such a write; the
+    sensor's own rule stays (a database whose checks are off), so the test turns them off."""
     if not database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL's boolean column refuses text that is not a boolean")
     valid = add_bot(db_engine, "valid-beside-a-text-flag")
     flagged = {word: add_bot(db_engine, f"flag-{word}") for word in ("false", "no", "2")}
     with db_engine.begin() as connection:
+        connection.execute(text("PRAGMA ignore_check_constraints = ON"))
         for word, bot_id in flagged.items():
             connection.execute(
                 text("UPDATE trading_bots SET enabled = :w WHERE id = :id"),
                 {"w": word, "id": bot_id},
             )
+        connection.execute(text("PRAGMA ignore_check_constraints = OFF"))
     result = evaluate_bots_sensor(instance, database_url)
     assert _launched(result) == [valid]
     for word, bot_id in flagged.items():
