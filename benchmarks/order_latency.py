@@ -29,7 +29,9 @@ from tests.support.waiting import wait_for
 from trading_platform.config import validate_bot_config
 from trading_platform.db import make_engine
 from trading_platform.db.bots import add_bot
+from trading_platform.db.grants import grant
 from trading_platform.db.migrate import upgrade
+from trading_platform.db.users import ensure_user
 from trading_platform.engine.runner import BotRunner
 from trading_platform.exchanges import candles
 from trading_platform.strategy_handler import load_registry
@@ -66,7 +68,9 @@ def main() -> None:
                 "credentials": "BENCH",
             },
         )
-        bot_id = add_bot(engine, name="bench-latency", enabled=True, **desired)
+        owner = ensure_user(engine, "bench")
+        grant(engine, owner, "BENCH", granted_by="benchmark")  # the run refuses it otherwise
+        bot_id = add_bot(engine, name="bench-latency", user_id=owner, enabled=True, **desired)
         config = validate_bot_config(
             name="bench-latency", registry=registry, bot_id=bot_id, **desired
         )

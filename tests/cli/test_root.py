@@ -21,6 +21,7 @@ def test_a_database_without_the_schema_is_a_clear_error(tmp_path) -> None:
 COMMANDS = {
     "backtest": "Backtest a strategy",
     "bots": "Add, list, change and remove bots",
+    "credentials": "Grant, revoke and list which users may use",
     "db": "Create or upgrade the bot database schema",
     "demo": "Create the demo user and demo bots",
     "run": "Start the platform",
@@ -43,6 +44,7 @@ def test_help_lists_every_command_group_with_its_description() -> None:
     [
         ("db", ["upgrade"]),
         ("bots", ["add", "list", "show", "enable", "disable", "set", "delete"]),
+        ("credentials", ["grant", "revoke", "list"]),
         ("strategies", ["list"]),
     ],
 )

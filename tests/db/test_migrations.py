@@ -1,4 +1,5 @@
-from sqlalchemy import inspect, text
+import pytest
+from sqlalchemy import exc, inspect, text
 
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import current_revision, head_revision, upgrade
@@ -6,6 +7,7 @@ from trading_platform.db.models import Base
 
 CONTRACT = {
     "users": {"id", "username", "email", "telegram_user_id", "created_at"},
+    "credential_grants": {"id", "user_id", "name", "granted_at", "granted_by"},
     "trading_bots": {
         "id",
         "user_id",
@@ -197,3 +199,61 @@ def test_lease_epochs_start_above_every_incarnation_already_in_client_ids(tmp_pa
         epochs = connection.execute(text("SELECT bot_id, epoch FROM bot_leases ORDER BY 1")).all()
     engine.dispose()
     assert [tuple(row) for row in epochs] == [(5, 7), (6, 1)]
+
+
+def test_enabled_check_disables_odd_values_keeps_the_id_counter_and_refuses_text(
+    tmp_path,
+) -> None:
+    """0007 (SQLite): rows whose ``enabled`` is not 0/1 are disabled, not a failed upgrade;
+    the rebuilt table keeps AUTOINCREMENT and its counter (a deleted newest id is not handed
+    out again); and the database refuses ``enabled = 'false'`` from then on."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for bot_id, enabled in ((1, "false"), (2, 1), (3, "yes"), (4, 0)):
+            connection.execute(
+                text("INSERT INTO trading_bots (id, name, enabled) VALUES (:id, :n, :e)"),
+                {"id": bot_id, "n": f"bot {bot_id}", "e": enabled},
+            )
+        connection.execute(text("DELETE FROM trading_bots WHERE id = 4"))
+    upgrade(url)
+    with engine.begin() as connection:
+        kept = connection.execute(text("SELECT id, enabled FROM trading_bots ORDER BY id")).all()
+        connection.execute(text("INSERT INTO trading_bots (name, enabled) VALUES ('new', 1)"))
+        new_id = connection.execute(
+            text("SELECT id FROM trading_bots WHERE name = 'new'")
+        ).scalar_one()
+    for value in ("false", "true", 2):
+        refused = pytest.raises(exc.IntegrityError, match="ck_trading_bots_enabled")
+        with refused, engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO trading_bots (name, enabled) VALUES ('odd', :e)"), {"e": value}
+            )
+        refused = pytest.raises(exc.IntegrityError, match="ck_trading_bots_enabled")
+        with refused, engine.begin() as connection:
+            connection.execute(
+                text("UPDATE trading_bots SET enabled = :e WHERE id = 2"), {"e": value}
+            )
+    engine.dispose()
+    assert [tuple(row) for row in kept] == [(1, 0), (2, 1), (3, 0)]
+    assert new_id == 5
+
+
+def test_credential_grants_are_unique_per_user_and_set(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (username, created_at) VALUES ('u', CURRENT_TIMESTAMP)")
+        )
+        user_id = connection.execute(text("SELECT id FROM users")).scalar_one()
+        connection.execute(
+            text("INSERT INTO credential_grants (user_id, name) VALUES (:u, 'MAIN')"),
+            {"u": user_id},
+        )
+    with pytest.raises(exc.IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO credential_grants (user_id, name) VALUES (:u, 'MAIN')"),
+            {"u": user_id},
+        )
+    engine.dispose()

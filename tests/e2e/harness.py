@@ -338,7 +338,8 @@ class Platform:
     def insert_bot(self, name: str, **columns: Any) -> int:
         """Insert a bot with plain SQL, as an operator would: a paper bot that trades within
         seconds (:data:`~tests.support.builders.FAST_PAPER_CONFIG`) unless ``columns`` say
-        otherwise."""
+        otherwise.  A bot with an owner (``user_id``) whose config names a credential set
+        gets the owner granted the set, as an operator would (``grant=False``: not)."""
         return insert_bot_sql(self.engine, name, **{"config": FAST_PAPER_CONFIG, **columns})
 
 

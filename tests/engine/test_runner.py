@@ -13,12 +13,14 @@ from tests.support.builders import add_bot_config
 from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
 from trading_platform.db.bots import get_bot
+from trading_platform.db.grants import revoke
 from trading_platform.db.leases import LeaseHeld, LeaseLost, revoke_lease
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.positions import get_position
 from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades
 from trading_platform.engine.runner import BotRunner
+from trading_platform.errors import ConfigError
 from trading_platform.strategy_handler import PlatformStrategy, StrategyRegistry, load_registry
 
 #: a replay market that moves fast: a bar every 0.05 s, a heartbeat every second
@@ -186,3 +188,38 @@ def test_a_run_whose_lease_is_revoked_stops_at_once_and_writes_nothing_more(db_e
     assert len(bot_orders(db_engine, config.bot_id)) == orders_at_revocation
     last = status_events(db_engine, config.bot_id)[-1]
     assert last.to_status == "running", "a fenced-off run still wrote the bot's status"
+
+
+def test_a_run_whose_owner_lost_the_grant_refuses_before_its_venue_reads_a_key(
+    db_engine,
+) -> None:
+    """The sensor validated the bot while its owner held the grant; it was revoked before
+    the run started: the run must not load the keys, trade, nor report the balance."""
+    registry, _ = load_registry()
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "runner-revoked",
+        user="trader",  # granted MAIN by the builder
+        mode="live",
+        exchange="binance",
+        config={"params": {"fast": 3, "slow": 8}, "credentials": "MAIN", "heartbeat_interval": 1},
+    )
+    owner = get_bot(db_engine, config.bot_id).user_id
+    assert revoke(db_engine, owner, "MAIN")
+    venues = []
+
+    def venue_factory(run):
+        venues.append(run)
+        raise AssertionError("the venue was built: it would read the keys")
+
+    runner = BotRunner(config, registry, db_engine, run_id="x", venue_factory=venue_factory)
+    with pytest.raises(ConfigError, match="not granted"):
+        runner.run()
+    assert venues == []
+    row = get_bot(db_engine, config.bot_id)
+    assert row.status == "error" and row.current_balance is None
+    assert row.last_error == (
+        f"config.credentials: credential set 'MAIN' is not granted to user {owner}; an "
+        f"operator grants it with `trading-platform credentials grant {owner} MAIN`"
+    )

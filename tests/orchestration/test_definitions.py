@@ -66,7 +66,10 @@ def test_one_sensor_tick_launches_valid_bots_and_marks_invalid_ones(
 ) -> None:
     monkeypatch.setenv("TRADING_CREDENTIALS_MAIN_SECRET", "s3cr3t-value")
     good = add_bot(
-        db_engine, "good", config={"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"}
+        db_engine,
+        "good",
+        user="owner",  # granted MAIN by the builder
+        config={"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"},
     )
     bad = add_bot(db_engine, "bad", config={"params": {"fast": "5"}})
     (tmp_path / "dh").mkdir()

@@ -12,12 +12,14 @@ import uuid
 
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from tests.support.builders import add_bot
 from tests.support.sensors import evaluate_bots_sensor
 from trading_platform.db.bots import get_bot, get_bots
+from trading_platform.db.grants import grant, revoke
 from trading_platform.db.status import status_events, update_bot_status
+from trading_platform.db.users import ensure_user
 from trading_platform.orchestration import runs
 from trading_platform.orchestration.reconcile import BotMemory, Launch, PlatformMemory
 from trading_platform.orchestration.resources import PlatformSettings
@@ -186,17 +188,20 @@ def test_enabled_written_as_text_is_an_error_never_enabled(
     db_engine, database_url, instance
 ) -> None:
     """SQLite keeps whatever a client writes: ``enabled = 'false'`` read as True, and a bot its
-    owner meant to stop kept trading."""
+    owner meant to stop kept trading.  Migration 0007's CHECK now refuses such a write; the
+    sensor's own rule stays (a database whose checks are off), so the test turns them off."""
     if not database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL's boolean column refuses text that is not a boolean")
     valid = add_bot(db_engine, "valid-beside-a-text-flag")
     flagged = {word: add_bot(db_engine, f"flag-{word}") for word in ("false", "no", "2")}
     with db_engine.begin() as connection:
+        connection.execute(text("PRAGMA ignore_check_constraints = ON"))
         for word, bot_id in flagged.items():
             connection.execute(
                 text("UPDATE trading_bots SET enabled = :w WHERE id = :id"),
                 {"w": word, "id": bot_id},
             )
+        connection.execute(text("PRAGMA ignore_check_constraints = OFF"))
     result = evaluate_bots_sensor(instance, database_url)
     assert _launched(result) == [valid]
     for word, bot_id in flagged.items():
@@ -204,3 +209,76 @@ def test_enabled_written_as_text_is_an_error_never_enabled(
         assert not row.enabled and row.status == "error"
         assert row.last_error.startswith("invalid config: enabled: expected a boolean")
         assert repr(word) in row.last_error
+
+
+# -- credential grants -------------------------------------------------------------------------
+LIVE_WITH_MAIN = {
+    "mode": "live",
+    "exchange": "binance",
+    "config": {"params": {"fast": 5, "slow": 20}, "credentials": "MAIN"},
+}
+
+
+@pytest.fixture
+def no_key_reads(monkeypatch):
+    """The sensor decides on grants alone: reading a credential set's keys fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the sensor read credential keys from the environment")
+
+    monkeypatch.setattr("trading_platform.exchanges.credentials.load_credentials", refuse)
+    monkeypatch.setattr("trading_platform.exchanges.venue.load_credentials", refuse)
+
+
+def test_a_bot_naming_a_set_its_owner_is_not_granted_is_an_error(
+    db_engine, database_url, instance, no_key_reads
+) -> None:
+    """Any row could name any set: Bob's bot would trade Alice's account."""
+    alice = ensure_user(db_engine, "alice")
+    bob = ensure_user(db_engine, "bob")
+    grant(db_engine, alice, "MAIN")
+    alices = add_bot(db_engine, "alices", user_id=alice, **LIVE_WITH_MAIN)
+    bobs = add_bot(db_engine, "bobs", user_id=bob, grant=False, **LIVE_WITH_MAIN)
+    nobodys = add_bot(db_engine, "nobodys", **LIVE_WITH_MAIN)
+    result = evaluate_bots_sensor(instance, database_url)
+    assert _launched(result) == [alices]
+    assert get_bot(db_engine, bobs).last_error == (
+        f"invalid config: config.credentials: credential set 'MAIN' is not granted to user "
+        f"{bob}; an operator grants it with `trading-platform credentials grant {bob} MAIN`"
+    )
+    orphan = get_bot(db_engine, nobodys)
+    assert orphan.status == "error" and "no owner" in orphan.last_error
+
+
+def test_a_grant_or_a_revoke_takes_effect_at_the_next_tick(
+    db_engine, database_url, instance, no_key_reads
+) -> None:
+    bob = ensure_user(db_engine, "bob")
+    bot_id = add_bot(db_engine, "bobs", user_id=bob, grant=False, **LIVE_WITH_MAIN)
+    first = evaluate_bots_sensor(instance, database_url)
+    assert _launched(first) == [] and get_bot(db_engine, bot_id).status == "error"
+    grant(db_engine, bob, "MAIN")
+    second = evaluate_bots_sensor(instance, database_url, cursor=first.cursor)
+    assert _launched(second) == [bot_id]
+    revoke(db_engine, bob, "MAIN")
+    update_bot_status(db_engine, bot_id, "stopped", "its run ended")
+    evaluate_bots_sensor(instance, database_url, cursor=second.cursor)
+    row = get_bot(db_engine, bot_id)
+    assert row.status == "error" and "is not granted to user" in row.last_error
+
+
+def test_a_tick_reads_the_grants_in_one_query(db_engine, database_url, instance) -> None:
+    for owner in ("a", "b", "c"):
+        add_bot(db_engine, f"bot-{owner}", user=owner, **LIVE_WITH_MAIN)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        result = evaluate_bots_sensor(instance, database_url)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len(_launched(result)) == 3
+    assert len([s for s in statements if "credential_grants" in s]) == 1

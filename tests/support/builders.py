@@ -6,6 +6,10 @@ object), so the values it depends on stay in the test.  The same columns become 
 the db layer (:func:`add_bot`), a row written with plain SQL as an operator would
 (:func:`insert_bot_sql`), or a validated :class:`~trading_platform.config.BotConfig`
 (:func:`bot_config`, :func:`add_bot_config`).
+
+A bot inserted with an owner and a config naming a credential set gets the grant an operator
+would give (``trading-platform credentials grant``), unless the test says ``grant=False``: a
+test about another rule needs a bot the sensor and the run accept.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from trading_platform.config import BotConfig, validate_desired
-from trading_platform.db import bots
+from trading_platform.db import bots, grants
 from trading_platform.db.models import DESIRED_COLUMNS
 from trading_platform.db.users import ensure_user
 from trading_platform.strategy_handler import StrategyRegistry
@@ -71,27 +75,45 @@ def _owner(engine: Engine, user: str | None, user_id: int | None) -> int | None:
     return ensure_user(engine, user)
 
 
+def grant_named_credentials(engine: Engine, owner: int | None, config: Any) -> None:
+    """Grant ``owner`` the credential set ``config`` (a dict or JSON text) names, if any."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return
+    name = config.get("credentials") if isinstance(config, dict) else None
+    if owner is not None and isinstance(name, str):
+        grants.grant(engine, owner, name, granted_by="tests")
+
+
 def add_bot(
     engine: Engine,
     name: str,
     *,
     user: str | None = None,
     user_id: int | None = None,
+    grant: bool = True,
     **overrides: Any,
 ) -> int:
     """Insert a bot through the db layer; ``user`` names an owner (created if missing), or
     ``user_id`` is one.  Returns the bot's id."""
     owner = _owner(engine, user, user_id)
-    return bots.add_bot(engine, name=name, user_id=owner, **desired(**overrides))
+    values = desired(**overrides)
+    if grant:
+        grant_named_credentials(engine, owner, values["config"])
+    return bots.add_bot(engine, name=name, user_id=owner, **values)
 
 
 def insert_bot_sql(
-    engine: Engine, name: str, *, user_id: int | None = None, **overrides: Any
+    engine: Engine, name: str, *, user_id: int | None = None, grant: bool = True, **overrides: Any
 ) -> int:
     """Insert a bot with a plain SQL ``INSERT``, as an operator would: ``config`` goes in as
     JSON text (a dict is dumped; text, malformed or not, is written as given).  Returns the
     bot's id."""
     values = desired(**overrides)
+    if grant:
+        grant_named_credentials(engine, user_id, values["config"])
     if not isinstance(values["config"], str | None):
         values["config"] = json.dumps(values["config"])
     if user_id is not None:
@@ -133,10 +155,11 @@ def add_bot_config(
     *,
     user: str | None = None,
     user_id: int | None = None,
+    grant: bool = True,
     **overrides: Any,
 ) -> BotConfig:
     """Insert a bot (as :func:`add_bot`) and return its validated config, carrying its id:
     what a run of the bot executes."""
     owner = _owner(engine, user, user_id)
-    bot_id = add_bot(engine, name, user_id=owner, **overrides)
+    bot_id = add_bot(engine, name, user_id=owner, grant=grant, **overrides)
     return bot_config(registry, bot_id=bot_id, name=name, user_id=owner, **overrides)

@@ -16,6 +16,7 @@ import sqlalchemy
 from trading_platform.cli.backtest import backtest
 from trading_platform.cli.bots import bots
 from trading_platform.cli.common import PlatformError
+from trading_platform.cli.credentials import credentials
 from trading_platform.cli.database import db
 from trading_platform.cli.launch import demo, run
 from trading_platform.cli.strategies import strategies
@@ -60,7 +61,7 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url or default_database_url()
 
 
-for _command in (db, bots, strategies, backtest, demo, run):
+for _command in (db, bots, credentials, strategies, backtest, demo, run):
     cli.add_command(_command)
 
 

@@ -46,6 +46,24 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class CredentialGrant(Base):
+    """A user may trade with a credential set (:mod:`trading_platform.db.grants`): a bot's
+    config names a set, and only a set granted to the bot's owner is ever loaded."""
+
+    __tablename__ = "credential_grants"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_credential_grants_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: the credential set's name, upper case (the environment variables name it so)
+    name: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+    #: who granted it (free text: the operator's login by default)
+    granted_by: Mapped[str | None] = mapped_column(Text)
+
+
 class TradingBot(Base):
     __tablename__ = "trading_bots"
     __table_args__ = (
@@ -59,7 +77,13 @@ class TradingBot(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200))
     # desired state, written by users
-    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # SQLite stores any value a client writes: a CHECK keeps 'false' (text, read as True) out
+    # there (migration 0007); PostgreSQL's boolean column refuses it by itself
+    enabled: Mapped[bool] = mapped_column(
+        Boolean(create_constraint=True, name="ck_trading_bots_enabled"),
+        default=False,
+        server_default=text("false"),
+    )
     strategy: Mapped[str | None] = mapped_column(String(100))
     mode: Mapped[str | None] = mapped_column(String(20))
     exchange: Mapped[str | None] = mapped_column(String(50))

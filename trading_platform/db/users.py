@@ -19,3 +19,15 @@ def ensure_user(
             session.add(user)
             session.flush()
         return user.id
+
+
+def find_user(engine: Engine, name_or_id: str) -> User | None:
+    """A user by id (digits) or by username, as bots are addressed in the CLI."""
+    with session_scope(engine) as session:
+        if name_or_id.isdigit():
+            user = session.get(User, int(name_or_id))
+        else:
+            user = session.scalar(select(User).where(User.username == name_or_id))
+        if user is not None:
+            session.expunge(user)
+        return user

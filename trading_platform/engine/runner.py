@@ -12,6 +12,11 @@ bot's; the lease's epoch is the run's incarnation in client order ids; every hea
 renews it, and every order, fill and position write checks it.  A run whose lease was taken
 or revoked stops at once and writes nothing more: the bot belongs to another run now.
 
+A bot whose config names a credential set runs only while its owner holds a grant for the
+set (:mod:`trading_platform.db.grants`): the sensor checks that before launching, and the
+run checks it again, before its venue reads any key, so a grant revoked in between (or a
+run launched from a stale tick) never trades the account, nor reports its balance.
+
 It knows nothing of Dagster: an orchestrator cancels it by raising a ``BaseException`` that
 is not an ``Exception`` (Dagster's ``DagsterExecutionInterruptedError``, or
 ``KeyboardInterrupt``) in the thread waiting in :meth:`BotRunner.run_until_interrupted`, or by
@@ -34,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import OFFLINE_EXCHANGES, BotStatus, ErrorKind, Mode
+from trading_platform.db.bots import get_bot
+from trading_platform.db.grants import is_granted, not_granted
 from trading_platform.db.leases import (
     Lease,
     LeaseHeld,
@@ -50,6 +57,7 @@ from trading_platform.engine.recorder import TradeRecorder
 from trading_platform.engine.replay_venue import ReplayVenue
 from trading_platform.engine.sink import DatabaseSink
 from trading_platform.engine.venue import RunServices, Venue
+from trading_platform.errors import ConfigError
 from trading_platform.feeds.queue_feed import QueueFeed
 from trading_platform.notifications import messages, outbox
 from trading_platform.notifications.messages import Message
@@ -296,6 +304,7 @@ class BotRunner:
         heartbeat = Heartbeat(self.database, self.config, self)
         heartbeat.start()
         try:
+            self._check_grant()
             outcome = (
                 self._run_backtest() if self.config.mode == Mode.BACKTEST else self._run_live()
             )
@@ -305,9 +314,10 @@ class BotRunner:
         except Exception as exc:
             if self.fenced:  # the bot belongs to another run: its error is not the bot's
                 raise LeaseLost(self.fenced) from exc
-            fatal = isinstance(exc, FatalBotError)
-            error = str(exc) if fatal else f"{type(exc).__name__}: {exc}"
-            kind = ErrorKind.START_ERROR if fatal else ErrorKind.RUN_ERROR
+            # refused to start (a config error stays one: the sensor re-checks the row)
+            refused = isinstance(exc, FatalBotError | ConfigError)
+            error = str(exc) if refused else f"{type(exc).__name__}: {exc}"
+            kind = ErrorKind.START_ERROR if refused else ErrorKind.RUN_ERROR
             self._persist_position()
             self.status(BotStatus.ERROR, f"run failed: {error}", error=error)
             self.notify_error(
@@ -328,6 +338,19 @@ class BotRunner:
             raise LeaseLost(self.fenced)
         self.status(outcome.status, outcome.reason)
         return outcome
+
+    def _check_grant(self) -> None:
+        """Defence in depth: the bot's owner, as the table says now, must hold a grant for
+        the credential set its config names, before any key is read.  Not a
+        :class:`FatalBotError`: once the grant is back the sensor launches the bot again
+        (it marks the bot ``error`` meanwhile, seeing the same missing grant)."""
+        name = self.config.credentials
+        if name is None:
+            return
+        row = get_bot(self.database, self.bot_id)
+        owner = row.user_id if row is not None else None
+        if not is_granted(self.database, owner, name):
+            raise not_granted(owner, name)
 
     def _run_backtest(self) -> RunOutcome:
         # imported here: pandas (with pyarrow) costs ~60 MB, which paper run workers never need

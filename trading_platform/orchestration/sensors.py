@@ -1,6 +1,7 @@
 """``trading_bots_sensor``: the only code that reads bot configuration.
 
-Every tick: one query for the bots, one for the active bot runs, then
+Every tick: one query for the bots, one for the credential grants, one for the active bot
+runs, then
 :func:`~trading_platform.orchestration.reconcile.reconcile` decides and this module acts:
 runs to launch become ``RunRequest``\\ s, runs to stop are cancelled through the run
 coordinator, status changes are written with their audit rows (each a compare-and-set on
@@ -30,6 +31,7 @@ from trading_platform.config import (
 )
 from trading_platform.contract import BotStatus, NotificationType
 from trading_platform.db.bots import BotRow, get_bots
+from trading_platform.db.grants import Grants, all_grants, check_granted
 from trading_platform.db.leases import held_leases
 from trading_platform.db.status import set_restart_count, update_bot_status
 from trading_platform.errors import ConfigError
@@ -59,18 +61,25 @@ NOTIFICATIONS = {
     NotificationType.INVALID_CONFIG: messages.invalid_config,
 }
 
-# Validation results by (registry, desired hash): unchanged bots are not re-validated every
-# tick. A cache, not state: losing it costs time, never correctness.
+# Validation results by (registry, desired hash, the owner's grants): unchanged bots are not
+# re-validated every tick, and a grant or revoke takes effect at the next one. A cache, not
+# state: losing it costs time, never correctness.
 _validation_cache: dict[tuple[int, str], BotConfig | ConfigError] = {}
 _VALIDATION_CACHE_LIMIT = 100_000
 
 
-def validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfig | ConfigError]:
+def validate_row(
+    row: BotRow, registry: StrategyRegistry, grants: Grants | None = None
+) -> tuple[str, BotConfig | ConfigError]:
     """The row's desired hash and validated config, or the error that marks it ``error``.
     Whatever a row holds, this never raises: one hostile row (JSON nested 100,000 deep, a
-    value no code path expected) must not stop the tick for every other bot."""
+    value no code path expected) must not stop the tick for every other bot.
+
+    ``grants`` are the credential grants the tick read (none when not given): a config that
+    names a credential set its owner is not granted is an error, decided here without
+    reading any key from the environment."""
     try:
-        return _validate_row(row, registry)
+        return _validate_row(row, registry, grants or {})
     except Exception as exc:  # noqa: BLE001 - any failure is this one bot's problem
         raw = f"{row.id}:{row.name}:{row.enabled}:{row.config_text}"
         desired_hash = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
@@ -82,11 +91,14 @@ def validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfi
         return desired_hash, ConfigError("config", why)
 
 
-def _validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConfig | ConfigError]:
+def _validate_row(
+    row: BotRow, registry: StrategyRegistry, grants: Grants
+) -> tuple[str, BotConfig | ConfigError]:
     if row.enabled_problem is not None:
         return config_hash(row.desired()), ConfigError("enabled", row.enabled_problem)
     desired_hash = config_hash(row.desired())
-    key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}")
+    owner_grants = ",".join(sorted(grants.get(row.user_id, ()))) if row.user_id else ""
+    key = (id(registry), f"{row.id}:{row.name}:{row.user_id}:{desired_hash}:{owner_grants}")
     cached = _validation_cache.get(key)
     if cached is None:
         try:
@@ -105,6 +117,8 @@ def _validate_row(row: BotRow, registry: StrategyRegistry) -> tuple[str, BotConf
             )
         except ConfigError as exc:
             cached = exc
+        else:
+            cached = check_granted(grants, row.user_id, cached.credentials) or cached
         if len(_validation_cache) >= _VALIDATION_CACHE_LIMIT:
             _validation_cache.clear()
         _validation_cache[key] = cached
@@ -180,7 +194,8 @@ def trading_bots_sensor(
     engine = bot_database.engine()
     registry = platform_settings.registry()
     rows = get_bots(engine)
-    validated = {row.id: validate_row(row, registry) for row in rows}
+    grants = all_grants(engine)  # who may use which credential set: read once per tick
+    validated = {row.id: validate_row(row, registry, grants) for row in rows}
     memory, platform = load_cursor(context.cursor)
     holders = held_leases(engine)  # who trades which bot: read once per tick
     active = with_gone_workers(runs.active_bot_runs(context.instance), holders)
