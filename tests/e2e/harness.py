@@ -244,6 +244,13 @@ class Platform:
                     f"{run.tags.get('trading/bot_id', '-')} incarnation "
                     f"{run.tags.get('trading/incarnation', '-')} started {started} ended {ended}"
                 )
+                if not run.is_finished or run.status.value == "CANCELED":
+                    # a run stuck STARTING or CANCELING: what Dagster last heard of it
+                    for entry in instance.all_logs(run.run_id)[-4:]:
+                        lines.append(
+                            f"    {dt.datetime.fromtimestamp(entry.timestamp, dt.UTC):%H:%M:%S} "
+                            f"{entry.dagster_event_type} {entry.message[:160]!r}"
+                        )
         lines.append("--- bots ---")
         for bot in get_bots(self.engine):
             beat = bot.last_heartbeat
@@ -263,8 +270,16 @@ class Platform:
         lines += [
             f"{e.at} #{e.bot_id} {e.from_status} -> {e.to_status}: {e.reason}" for e in events
         ]
-        lines.append("--- daemon log (tail) ---")
-        lines.append(self.log_tail(40))
+        lines.append("--- processes ---")
+        lines.append(_processes())
+        lines.append("--- daemon log (tail, without idle sensor ticks) ---")
+        lines.append(
+            "\n".join(
+                line
+                for line in self.log_tail(400).splitlines()
+                if "Checking for new runs" not in line and "skipped" not in line
+            )[-6000:]
+        )
         lines.append("--- code server log (tail) ---")
         lines.append(self.log_tail(20, self.code_server_log_path))
         return "\n".join(lines)
@@ -369,3 +384,20 @@ def postgres_databases(base_url: str) -> tuple[str, dict[str, str], Callable[[],
         admin.dispose()
 
     return url.set(database=bots_db).render_as_string(hide_password=False), env, cleanup
+
+
+def _processes() -> str:
+    """Dagster and bot processes with their state and CPU: a run stuck STARTING shows whether
+    its worker exists, and a zombie or a busy code server shows here."""
+    try:
+        table = subprocess.run(
+            ["ps", "-eo", "pid,ppid,stat,etimes,pcpu,rss,args", "--sort=pid"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(ps failed: {exc})"
+    lines = table.splitlines()
+    keep = [line[:200] for line in lines[1:] if "dagster" in line or "<defunct>" in line]
+    return "\n".join(lines[:1] + keep)

@@ -113,7 +113,9 @@ def test_killed_run_worker_is_relaunched(platform: Platform) -> None:
     new = platform.wait_for(relaunched, 120, "relaunch after kill -9")
     assert int(new.tags["trading/incarnation"]) == int(run.tags["trading/incarnation"]) + 1
     assert platform.bot(bot_id).restart_count == 1
-    assert platform.instance().get_run_by_id(run.run_id).status.value == "FAILURE"
+    # Two watchers race, both right: the code server reports the dead worker's run FAILURE,
+    # or the sensor sees the lease's process gone first and cancels the run (CANCELED).
+    assert platform.instance().get_run_by_id(run.run_id).status.value in ("FAILURE", "CANCELED")
 
 
 def test_strategy_that_always_raises_gives_up_after_max_restarts(platform: Platform) -> None:

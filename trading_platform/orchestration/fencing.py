@@ -39,7 +39,12 @@ def fence_if_unreachable(
     stopping = run is not None and run.status == DagsterRunStatus.CANCELING
     if reached and stopping and not gone:
         return False  # it stops cleanly; if it never does, run monitoring ends it
-    return revoke_lease(engine, cancel.bot_id, cancel.run_id)
+    revoked = revoke_lease(engine, cancel.bot_id, cancel.run_id)
+    if gone and run is not None and stopping:
+        # Nobody is left to finish the cancel: the run would stay CANCELING (and keep the
+        # bot's one queue slot, so the relaunch waits) until run monitoring gets to it.
+        instance.report_run_canceled(run, message=f"run worker gone: {cancel.reason}")
+    return revoked
 
 
 def free_leases_of_ended_runs(
