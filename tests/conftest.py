@@ -28,8 +28,10 @@ _BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's ~/.trading_platform or their TRADING_DATABASE_URL."""
+    """Never touch the user's ~/.trading_platform or their TRADING_DATABASE_URL; data files
+    may come from the test's tmp dir and the shared sample data (``TRADING_DATA_DIRS``)."""
     monkeypatch.setenv("TRADING_HOME", str(tmp_path / "trading_home"))
+    monkeypatch.setenv("TRADING_DATA_DIRS", os.pathsep.join([str(tmp_path), str(SHARED_DATA)]))
     monkeypatch.delenv("TRADING_DATABASE_URL", raising=False)
     monkeypatch.delenv("TRADING_STRATEGY_PATHS", raising=False)
 

@@ -89,6 +89,16 @@ def test_config_may_be_json_text() -> None:
         ({"mode": "live"}, "exchange", "live trading needs a real exchange"),
         ({"exchange": "csv"}, "config.data.path", "needs a data file path"),
         ({"mode": "backtest", "exchange": "binance"}, "config.data.path", "needs a data file"),
+        (
+            {"exchange": "csv", "config": {"data": {"path": "/etc/passwd"}}},
+            "config.data.path",
+            "is outside the data directories (TRADING_DATA_DIRS=",
+        ),
+        (
+            {"exchange": "csv", "config": {"data": {"path": "../../../.env"}}},
+            "config.data.path",
+            "is outside the data directories",
+        ),
     ],
 )
 def test_faults_name_the_field(changes, field, problem) -> None:

@@ -20,7 +20,8 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,6 +35,7 @@ from trading_platform.config_limits import (
 )
 from trading_platform.contract import OFFLINE_EXCHANGES, Mode
 from trading_platform.errors import ConfigError, from_validation_error
+from trading_platform.feeds.data_dirs import confine
 from trading_platform.feeds.timeframes import TIMEFRAMES
 from trading_platform.strategy_handler import StrategyRegistry
 
@@ -265,8 +267,13 @@ def validate_bot_config(
     bot_id: int | None = None,
     user_id: int | None = None,
     desired_hash: str = "",
+    data_dirs: Sequence[Path] | None = None,
 ) -> BotConfig:
-    """Validate the desired columns of one bot; raise :class:`ConfigError` on the first fault."""
+    """Validate the desired columns of one bot; raise :class:`ConfigError` on the first fault.
+
+    ``data.path`` must lie inside ``data_dirs`` (default: ``TRADING_DATA_DIRS``, see
+    :mod:`~trading_platform.feeds.data_dirs`): a bot never reads an arbitrary host file.
+    """
     name = _require_text(name, "name", MAX_NAME_LENGTH)
     strategy = _require_text(strategy, "strategy")
     mode = _require_text(mode, "mode")
@@ -330,6 +337,8 @@ def validate_bot_config(
             "config.data.path",
             f"a backtest on {exchange!r} needs a data file (history download is not supported)",
         )
+    if data.path:
+        confine(data.path, data_dirs)
 
     scalars: dict[str, Any] = {}
     for key in _SCALARS:

@@ -4,6 +4,7 @@ one-line error for every bad file or option."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,16 @@ def test_help_shows_the_defaults_as_before(invoke) -> None:
         "252 for stocks [default: 365]",
     ):
         assert shown in text
+
+
+def test_the_operator_may_backtest_a_file_outside_the_data_dirs(
+    invoke, tmp_path, monkeypatch
+) -> None:
+    """The CLI is not fenced in (see cli/backtest.py): the operator names their own file."""
+    monkeypatch.setenv("TRADING_DATA_DIRS", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    days = [date(2024, 1, 1) + timedelta(days=n) for n in range(100)]
+    lines = [f"{day},1,2,0.5,{1 + n % 7 / 10},1" for n, day in enumerate(days)]
+    _csv(tmp_path, "\n".join(lines) + "\n")
+    result = invoke("backtest", "--strategy", "sma_cross", "--data", "bars.csv", "--json")
+    assert result.exit_code == 0, result.output

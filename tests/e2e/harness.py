@@ -40,6 +40,7 @@ from trading_platform.db.bots import BotRow, get_bot, get_bots
 from trading_platform.db.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 LOCATION = "trading_platform"
 #: schedules the e2e tests do not exercise fire once a year instead of every minute (each
@@ -104,6 +105,8 @@ class Platform:
             DAGSTER_HOME=str(self.dagster_home),
             TRADING_DATABASE_URL=self.database_url,
             TRADING_HOME=str(self.home / "trading_home"),
+            # bots' data files: the test's own dir and the shared sample data, nothing else
+            TRADING_DATA_DIRS=os.pathsep.join([str(self.home), str(SHARED_DATA)]),
             TRADING_HEALTH_CRON=QUIET_CRON,
             TRADING_PERFORMANCE_CRON=QUIET_CRON,
             TRADING_STRATEGY_PATHS=str(PLUGINS),

@@ -106,11 +106,11 @@ def test_real_daily_series(shared_data: Path) -> None:
         ("Open,High,Low,Close\n1,2,0.5,1.5", "missing column(s): date/datetime/timestamp"),
         (
             "Date,Open,High,Low,Close\n2024-01-02,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.5",
-            "not in ascending order: line 3 (2024-01-01 00:00:00) comes after line 2",
+            "not in ascending order: line 3 is earlier than line 2",
         ),
         (
             "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.5",
-            "duplicate timestamp 2024-01-01 00:00:00 on line 2 and line 3",
+            "duplicate timestamp on line 2 and line 3",
         ),
         (
             "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,",
@@ -120,7 +120,7 @@ def test_real_daily_series(shared_data: Path) -> None:
             "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,abc",
             "column 'Close' on line 2",
         ),
-        ("Date,Open,High,Low,Close\nnot-a-date,1,2,0.5,1.5", "unreadable timestamp 'not-a-date'"),
+        ("Date,Open,High,Low,Close\nnot-a-date,1,2,0.5,1.5", "unreadable timestamp on line 2"),
         ("Date,Open,High,Low,Close\n2024-01-01,1,0.5,2,1.5", "high below low on line 2"),
         ("", "the file is empty"),
     ],
@@ -136,12 +136,46 @@ def test_bad_files_are_explained(tmp_path: Path, text: str, expected: str) -> No
         assert str(path) in str(error.value)
 
 
-def test_missing_file() -> None:
-    with pytest.raises(DataError, match="data file not found: /no/such/file.csv"):
-        load_ohlcv("/no/such/file.csv")
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=f"data file not found: {tmp_path}/no-such-file.csv"):
+        load_ohlcv(tmp_path / "no-such-file.csv")
 
 
 def test_empty_date_range_names_what_the_file_covers(tmp_path: Path) -> None:
     path = _write(tmp_path / "r.csv", "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1.5")
     with pytest.raises(DataError, match=r"file covers 2024-01-01 .. 2024-01-01"):
         load_ohlcv(path, start="2025-01-01")
+
+
+SECRET_LINE = "SECRET_KEY=hunter2-very-secret"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{SECRET_LINE}\nOTHER=1\n", "missing column(s): date/datetime/timestamp, open"),
+        (
+            f"Date,Open,High,Low,Close\n{SECRET_LINE},1,2,0.5,1.5\n",
+            "unreadable timestamp on line 2",
+        ),
+        (
+            f"Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,{SECRET_LINE}\n",
+            "NaN or non-numeric value in column 'Close' on line 2",
+        ),
+        (f"Date,Open,High,Low,Close\n2024-01-01,1,2\n{SECRET_LINE},a,b,c,d,e,f\n", "line 3"),
+        (f"{SECRET_LINE}\xff\n", "not UTF-8 text (byte 30)"),
+    ],
+    ids=["header", "timestamp-cell", "price-cell", "ragged-line", "not-utf8"],
+)
+def test_errors_name_the_problem_never_the_contents(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """A file that is not market data (a ``.env``) is reported by position and kind only: the
+    message reaches the bot's owner through last_error, the audit log and notifications."""
+    path = tmp_path / ".env"
+    path.write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+    with pytest.raises(DataError) as error:
+        load_ohlcv(path)
+    message = str(error.value)
+    assert str(path) in message and expected in message
+    assert "hunter2" not in message and "SECRET_KEY" not in message

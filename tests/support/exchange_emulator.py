@@ -17,12 +17,16 @@ leaves the fills out of an order's answer (Binance's ``RESULT`` response): toget
 an order that is ``FILLED`` before its trades can be seen.  ``myTrades`` honours ``orderId``,
 ``fromId``, ``startTime`` and ``limit`` (default 500, at most 1000), oldest first, as Binance
 does.
+``mutate_answer(method, route, payload)`` (a test's hook) returns what is sent instead of a
+successful answer's payload (a deep copy: the emulator's own state is untouched), so a test
+can hand the client missing fields, strings for numbers, nulls or negative amounts.
 ``clock_offset_ms`` sets the exchange's clock ahead of (or, negative, behind) the local one:
 ``/time`` and the candles' times follow it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -146,6 +150,8 @@ class Emulator:
         self.late_seconds = 1.5
         #: called after an order was executed whose answer is lost (a test's hook)
         self.on_lost_answer: Any = None
+        #: rewrites a successful answer (method, route without /api/v3, payload): a test's hook
+        self.mutate_answer: Any = None
         #: called after an order was placed (e.g. to queue a fault for the next request)
         self.after_order: Any = None
         self.requests: list[tuple[str, str]] = []
@@ -581,6 +587,9 @@ class Emulator:
                     return self._answer(500, "Internal Server Error")
                 if fault == "late":
                     return  # nobody is listening any more
+                if emulator.mutate_answer is not None:
+                    route = url.path.removeprefix("/api/v3")
+                    result = emulator.mutate_answer(method, route, copy.deepcopy(result))
                 self._answer(200, result)
 
             def _answer(self, status: int, payload: Any) -> None:

@@ -3,6 +3,14 @@
 It builds a bot config from options and goes through the same validation and the same
 engine (:func:`~trading_platform.engine.backtest.run_backtest`) as a backtest bot under
 Dagster, so a result here is the result the platform would give.
+
+One difference, on purpose: ``--data`` is not fenced in by ``TRADING_DATA_DIRS``.  The
+operator runs this on their own machine, with their own rights, on a file they name on the
+command line, and any error goes to their own terminal; the fence exists because a bot's
+config is written by its owner but the file is read by the platform and the error reported
+to that owner.  So the directory of the named file is added to the data directories for
+this one command (a relative ``--data`` is relative to the working directory, as a shell
+user expects, not to the first data directory).  Errors quote no file contents anyway.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from trading_platform.cli.render import print_backtest_summary
 from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
 from trading_platform.contract import Mode
 from trading_platform.engine.backtest import BacktestResult, run_backtest
+from trading_platform.feeds.data_dirs import data_dirs
 from trading_platform.feeds.history import historical_frame
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
 
@@ -97,8 +106,11 @@ def backtest(
     warn_unloaded(report)
     params = json_option(params_json, "params")
     data: dict[str, Any] = {"start": start, "end": end}
+    allowed = data_dirs()
     if data_path is not None:
+        data_path = data_path.expanduser().resolve()
         data["path"] = str(data_path)
+        allowed = (*allowed, data_path.parent)
     risk = {"stake": stake} if stake is not None else {}
     engine = None
     bot_id = None
@@ -121,8 +133,9 @@ def backtest(
         },
         registry=registry,
         bot_id=bot_id,
+        data_dirs=allowed,
     )
-    frame = historical_frame(config)
+    frame = historical_frame(config, allowed)
     if as_json:
         result = run_backtest(config, registry, frame=frame, database=engine)
         click.echo(json.dumps(result.to_json(), default=str))

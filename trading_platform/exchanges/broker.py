@@ -27,9 +27,10 @@ The rules that keep money safe, in the order they apply:
    ``live.fill_gap_bars`` bars is an incident (``on_incident``: audit row, notification) and
    the bot opens no new position until the fills arrive.
 4. A cancel the network lost is asked again every bar until the exchange confirms it.
-5. An exchange answer without a trade id, a price or an amount, or with a balance the
-   broker cannot read, is an error (:class:`MalformedAnswer`): the bot fails closed rather
-   than trading on a guess.
+5. An exchange answer without an order id, a trade id, a price or an amount, with a
+   number that is negative (or a price that is 0), a field ccxt cannot parse (``"abc"``),
+   or a balance the broker cannot read, is an error (:class:`MalformedAnswer`): the bot
+   fails closed rather than trading on a guess (tests/exchanges/test_broker_fuzz.py).
 6. On start (:mod:`~trading_platform.exchanges.recovery`, which drives this broker through
    its public methods) the exchange is the truth: orders left unresolved by the previous
    incarnation are looked up, their fills recorded once, and the open ones cancelled (or
@@ -68,6 +69,8 @@ from trading_platform.exchanges.ledger import (
     MalformedAnswer,
     OrderLedger,
     exchange_amount,
+    exchange_order_id,
+    readable,
     sale_pnl,
 )
 from trading_platform.feeds.staleness import stale_bar_reason
@@ -421,14 +424,15 @@ class LiveBroker(bt.BrokerBase):
                         return found
                 tracked.sent_ms = now_ms()
                 self.ledger.mark_sent(tracked.client_order_id)
-                return self.client.create_order(
-                    self.symbol,
-                    tracked.order_type,
-                    tracked.side,
-                    str(tracked.amount),
-                    str(tracked.price) if tracked.price is not None else None,
-                    {"newClientOrderId": tracked.client_order_id},
-                )
+                with readable("an order"):
+                    return self.client.create_order(
+                        self.symbol,
+                        tracked.order_type,
+                        tracked.side,
+                        str(tracked.amount),
+                        str(tracked.price) if tracked.price is not None else None,
+                        {"newClientOrderId": tracked.client_order_id},
+                    )
             except ccxt.NetworkError as exc:
                 ambiguous = True
                 log.warning(
@@ -451,15 +455,16 @@ class LiveBroker(bt.BrokerBase):
         import ccxt
 
         try:
-            return self.client.fetch_order(
-                None, self.symbol, params={"origClientOrderId": client_order_id}
-            )
+            with readable("an order lookup"):
+                return self.client.fetch_order(
+                    None, self.symbol, params={"origClientOrderId": client_order_id}
+                )
         except ccxt.OrderNotFound:
             return None
 
     # -- following an order ---------------------------------------------------------------------
     def _accept(self, tracked: TrackedOrder, answer: dict[str, Any]) -> None:
-        tracked.exchange_order_id = str(answer["id"])
+        tracked.exchange_order_id = exchange_order_id(answer)
         if tracked.order is not None and tracked.order.status == bt.Order.Submitted:
             tracked.order.accept(self)
             self.notify(tracked.order)
@@ -484,7 +489,8 @@ class LiveBroker(bt.BrokerBase):
                 self._send_cancel(tracked)
                 self._poll(tracked)
             return
-        answer = self.client.fetch_order(tracked.exchange_order_id, self.symbol)
+        with readable("an order lookup"):
+            answer = self.client.fetch_order(tracked.exchange_order_id, self.symbol)
         self._settle(tracked, answer, [])
 
     def fills_of(self, tracked: TrackedOrder) -> list[ExchangeFill]:
@@ -497,14 +503,15 @@ class LiveBroker(bt.BrokerBase):
         fills: dict[str, ExchangeFill] = {}
         params: dict[str, Any] = {}
         while True:
-            if self.client.has.get("fetchOrderTrades"):
-                page = self.client.fetch_order_trades(
-                    order_id, self.symbol, None, FILL_PAGE, params
-                )
-            else:
-                page = self.client.fetch_my_trades(
-                    self.symbol, None, FILL_PAGE, {"orderId": order_id, **params}
-                )
+            with readable("a trade list"):
+                if self.client.has.get("fetchOrderTrades"):
+                    page = self.client.fetch_order_trades(
+                        order_id, self.symbol, None, FILL_PAGE, params
+                    )
+                else:
+                    page = self.client.fetch_my_trades(
+                        self.symbol, None, FILL_PAGE, {"orderId": order_id, **params}
+                    )
             fresh = 0
             for trade in page:
                 fill = ExchangeFill.from_ccxt(trade, order_id)
@@ -641,7 +648,8 @@ class LiveBroker(bt.BrokerBase):
     def refresh_balance(self) -> dict[str, Any]:
         """The account's balance; an answer naming neither the base nor the quote currency,
         or with an amount that is not a number, is :class:`MalformedAnswer`."""
-        balance = self.client.fetch_balance()
+        with readable("a balance request"):
+            balance = self.client.fetch_balance()
         if not isinstance(balance, dict) or not (
             isinstance(balance.get(self.base), dict) or isinstance(balance.get(self.quote), dict)
         ):
@@ -679,9 +687,13 @@ class LiveBroker(bt.BrokerBase):
         import ccxt
 
         try:
-            return self.client.cancel_order(exchange_order_id, self.symbol), OrderStatus.CANCELED
+            with readable("a cancel"):
+                return self.client.cancel_order(
+                    exchange_order_id, self.symbol
+                ), OrderStatus.CANCELED
         except ccxt.OrderNotFound:
-            found = self.client.fetch_order(exchange_order_id, self.symbol)
+            with readable("an order lookup"):
+                found = self.client.fetch_order(exchange_order_id, self.symbol)
             return found, found.get("status") or OrderStatus.CLOSED
 
     def base_balance(self) -> Decimal:

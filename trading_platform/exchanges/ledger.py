@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
@@ -39,6 +41,30 @@ from trading_platform.db.types import to_decimal, utcnow
 class MalformedAnswer(Exception):
     """The exchange answered something the broker cannot trust (a fill without price or
     amount, an unreadable balance): the bot stops rather than trade on a guess."""
+
+
+@contextmanager
+def readable(what: str) -> Iterator[None]:
+    """ccxt parses an answer inside the call that fetched it: a field it cannot parse (``"abc"``
+    where a number belongs) escapes as ValueError, TypeError or a decimal error, which says
+    neither that the exchange is to blame nor which answer.  Here it is :class:`MalformedAnswer`
+    naming the answer (the value itself is left out: it is the exchange's text)."""
+    try:
+        yield
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise MalformedAnswer(
+            f"the exchange's answer to {what} cannot be read ({type(exc).__name__}: a field "
+            "is not what it should be); not trading on a guess"
+        ) from None
+
+
+def exchange_order_id(answer: dict[str, Any]) -> str:
+    """The exchange's id of an order in its answer; an answer without one is
+    :class:`MalformedAnswer` (``str(None)`` would follow an order called "None")."""
+    order_id = answer.get("id") if isinstance(answer, dict) else None
+    if order_id is None or str(order_id).strip() in ("", "None"):
+        raise MalformedAnswer("an order answer without the exchange's order id")
+    return str(order_id)
 
 
 def exchange_amount(value: Any, what: str, *, positive: bool = False) -> Decimal:
@@ -167,13 +193,15 @@ class OrderLedger:
         order lookup carries no fills)."""
         values: dict[str, Any] = {"status": status}
         if answer is not None:
-            values["exchange_order_id"] = str(answer.get("id"))
+            values["exchange_order_id"] = exchange_order_id(answer)
             for key in ("filled", "average"):
                 if answer.get(key) is not None:
-                    values[key] = to_decimal(answer[key])
+                    values[key] = exchange_amount(
+                        answer[key], f"order {key}", positive=key == "average"
+                    )
             answer_fee = answer.get("fee") or {}
             if answer_fee.get("cost") is not None:
-                values["fee"] = to_decimal(answer_fee["cost"])
+                values["fee"] = exchange_amount(answer_fee["cost"], "order fee")
         if "fee" not in values and fee:
             values["fee"] = fee
         update_order(self.database, client_order_id, self.fence, **values)

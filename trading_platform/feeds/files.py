@@ -3,17 +3,26 @@
 Headers are matched loosely (case, spaces and underscores ignored) against the spellings
 exchanges, Yahoo and backtrader use.  ``Adj Close`` is recognised and ignored: the platform
 trades the raw close, as an exchange would fill it.  Every problem is a :class:`DataError`
-naming the file, the line (CSV lines count the header as line 1) and what was wrong.
+naming the file, the line (CSV lines count the header as line 1) and what was wrong, but
+never what the file holds: the message reaches the bot's owner (``last_error``, audit log,
+notification), and a file that is not market data (a ``.env`` named by mistake or on
+purpose) must not be quoted back.  Positions, recognised column names and the kind of
+problem are enough to fix a file.  The path itself is fenced in by
+:mod:`~trading_platform.feeds.data_dirs`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from trading_platform.feeds.data_dirs import confine
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 COLUMNS = (*PRICE_COLUMNS, "volume", "openinterest")
@@ -55,8 +64,8 @@ def _map_columns(columns: list[str], path: Path) -> dict[str, str]:
         missing.insert(0, "date/datetime/timestamp")
     if missing:
         raise DataError(
-            f"data file {path}: missing column(s): {', '.join(missing)}; "
-            f"found columns: {', '.join(map(str, columns)) or '(none)'}"
+            f"data file {path}: missing column(s): {', '.join(missing)}; the header (line 1) "
+            f"has {len(columns)} column(s), none of them a known spelling of those"
         )
     return found
 
@@ -79,10 +88,7 @@ def _parse_times(raw: pd.Series, path: Path) -> pd.DatetimeIndex:
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         position = int(bad[0])
-        raise DataError(
-            f"data file {path}: unreadable timestamp {raw.iloc[position]!r} on "
-            f"{_where(path, position)}"
-        )
+        raise DataError(f"data file {path}: unreadable timestamp on {_where(path, position)}")
     return pd.DatetimeIndex(parsed).tz_convert("UTC").tz_localize(None)
 
 
@@ -96,8 +102,30 @@ def _read(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise DataError(f"data file {path}: cannot be read: {exc}") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"data file {path}: not a well-formed CSV{_parser_where(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"data file {path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(
+            f"data file {path}: cannot be read: {exc.strerror or 'I/O error'}"
+        ) from None
+    except ValueError as exc:
+        raise DataError(
+            f"data file {path}: not a readable CSV or Parquet file ({type(exc).__name__})"
+        ) from None
+
+
+#: the one part of a pandas parser error worth keeping (its other text may quote the file)
+_PARSER_WHERE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _parser_where(exc: Exception) -> str:
+    match = _PARSER_WHERE.search(str(exc))
+    if match is None:
+        return ""
+    expected, line, found = match.groups()
+    return f": line {line} has {found} fields, expected {expected}"
 
 
 def _as_timestamp(value: str | dt.date, end: bool) -> pd.Timestamp:
@@ -117,13 +145,19 @@ def load_ohlcv(
     path: str | Path,
     start: dt.date | dt.datetime | str | None = None,
     end: dt.date | dt.datetime | str | None = None,
+    *,
+    data_dirs: Sequence[Path] | None = None,
 ) -> pd.DataFrame:
     """Bars of ``path`` between ``start`` and ``end`` (inclusive; a date means the whole day).
 
     Returns a frame indexed by naive-UTC ``datetime`` with float columns open, high, low,
     close, volume, openinterest (volume and open interest are 0 when absent or empty).
+
+    ``path`` must lie inside ``data_dirs`` (default: the configured data directories), checked
+    here again although validation did: this is where the file is opened.  The range error
+    names the dates the file covers; those are bars that parsed, not raw text.
     """
-    path = Path(path).expanduser()
+    path = confine(path, data_dirs)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     raw = _read(path)
@@ -144,7 +178,7 @@ def load_ohlcv(
             position = int(bad[0])
             raise DataError(
                 f"data file {path}: NaN or non-numeric value in column '{names[column]}' on "
-                f"{_where(path, position)} ({index[position]})"
+                f"{_where(path, position)}"
             )
         frame[column] = values
     for column in ("volume", "openinterest"):
@@ -165,22 +199,19 @@ def load_ohlcv(
             first_backwards is None or first_duplicate < first_backwards
         ):
             raise DataError(
-                f"data file {path}: duplicate timestamp {index[first_duplicate + 1]} on "
+                f"data file {path}: duplicate timestamp on "
                 f"{_where(path, first_duplicate)} and {_where(path, first_duplicate + 1)}"
             )
         if first_backwards is not None:
             i = first_backwards
             raise DataError(
                 f"data file {path}: timestamps are not in ascending order: "
-                f"{_where(path, i + 1)} ({index[i + 1]}) comes after "
-                f"{_where(path, i)} ({index[i]})"
+                f"{_where(path, i + 1)} is earlier than {_where(path, i)}"
             )
     inverted = np.flatnonzero(frame["high"].to_numpy() < frame["low"].to_numpy())
     if len(inverted):
         position = int(inverted[0])
-        raise DataError(
-            f"data file {path}: high below low on {_where(path, position)} ({index[position]})"
-        )
+        raise DataError(f"data file {path}: high below low on {_where(path, position)}")
 
     if start is not None or end is not None:
         first, last = index[0], index[-1]

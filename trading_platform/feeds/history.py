@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
 
 import backtrader as bt
 import pandas as pd
@@ -15,14 +17,17 @@ from trading_platform.feeds.timeframes import parse_timeframe
 DEMO_START = dt.datetime(2023, 1, 1)
 
 
-def historical_frame(config: BotConfig) -> pd.DataFrame:
+def historical_frame(config: BotConfig, data_dirs: Sequence[Path] | None = None) -> pd.DataFrame:
     """The bars a backtest runs on: the configured file, or the generated demo series.
 
     Offline exchanges without a file (``replay``) get the deterministic demo series, so a
-    fresh machine can backtest and paper trade with no download.
+    fresh machine can backtest and paper trade with no download.  ``data_dirs`` fence the
+    file in (default: the configured data directories).
     """
     if config.data.path:
-        return load_ohlcv(config.data.path, start=config.data.start, end=config.data.end)
+        return load_ohlcv(
+            config.data.path, start=config.data.start, end=config.data.end, data_dirs=data_dirs
+        )
     timeframe = parse_timeframe(config.timeframe)
     frame = generate_ohlcv(
         bars=config.data.bars,
