@@ -339,6 +339,22 @@ def test_a_run_whose_worker_is_gone_is_restarted_at_once_and_counted() -> None:
     assert _plan([fresh], [_config()], [_run()], memory).cancels == []
 
 
+@pytest.mark.parametrize("ended", [DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED])
+def test_a_killed_worker_is_counted_once_however_dagster_records_its_run(ended) -> None:
+    """After kill -9 the sensor cancels the run while the code server may report it FAILURE:
+    the next tick must not count the same death again (CI saw restart_count 2)."""
+    memory = {1: BotMemory(config_hash="h1" * 32, incarnation=1, launched_key="k")}
+    fresh = _row(status="running", last_heartbeat=NOW - dt.timedelta(seconds=2))
+    gone = replace(_run(), worker_gone=True)
+    first = _plan([fresh], [_config()], [gone], memory)
+    assert len(first.memory[1].failures) == 1
+    later = NOW + dt.timedelta(seconds=60)  # past the backoff
+    second = _plan([fresh], [_config()], [], first.memory, ended={1: EndedRun(ended)}, now=later)
+    assert len(second.memory[1].failures) == 1
+    (launch,) = second.launches
+    assert launch.incarnation == 2 and launch.restart
+
+
 @pytest.mark.parametrize("interval", [1, 2, 10, 20])
 def test_a_short_heartbeat_interval_never_makes_the_stale_limit_shorter_than_the_floor(
     interval: int,

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from tests.support.builders import add_bot
+from tests.support.builders import add_bot, desired
 from tests.support.sensors import evaluate_bots_sensor
 from trading_platform.db.bots import get_bots
 
 #: examples per backend; CI runs this many (a few hundred in all)
-EXAMPLES = 150
+EXAMPLES = 120
 
 _FIELD = re.compile(
     r"^invalid config: (name|enabled|strategy|mode|exchange|symbol|timeframe|config)[.\[:]"
@@ -95,16 +95,8 @@ _random_columns = st.fixed_dictionaries(
     }
 )
 
-_VALID = {
-    "name": "mutant",
-    "enabled": True,
-    "strategy": "sma_cross",
-    "mode": "paper",
-    "exchange": "replay",
-    "symbol": "BTC/USDT",
-    "timeframe": "1m",
-    "config": '{"params": {"fast": 3, "slow": 8}}',
-}
+#: the default bot of the builders, as a SQL client writes it (config as JSON text)
+_VALID = {"name": "mutant", **desired(), "config": json.dumps(desired()["config"])}
 
 
 @st.composite

@@ -366,10 +366,12 @@ def _handle_enabled(
                 Cancel(run.run_id, bot.id, "run worker gone (killed or crashed), restarting")
             )
             _record_failure(bot, config, state, plan, timestamp, policy, "run worker gone")
+            _judged(state)
             return
         if run.status == DagsterRunStatus.STARTED and _heartbeat_stale(
             bot, config, run, timestamp, policy, watch.since
         ):
+            _judged(state)
             if watch.outage:  # not the bot's fault: relaunch it, count nothing
                 reason = "heartbeat stale during a platform-wide outage: relaunching, no failure"
                 plan.cancels.append(Cancel(run.run_id, bot.id, reason))
@@ -412,6 +414,14 @@ def _handle_enabled(
         plan.count("restarted")
     else:
         plan.count("launched")
+
+
+def _judged(state: BotMemory) -> None:
+    """The sensor has judged how the launched run ends (worker gone, hung, outage) and
+    cancels it: how Dagster records its end must not be judged again.  The code server may
+    report the dead worker's run FAILURE while the sensor cancels it, and the one kill was
+    counted twice (restart_count 2, the backoff doubled)."""
+    state.launched_key = None
 
 
 def stale_limit(config: BotConfig, policy: Policy) -> float:
