@@ -29,7 +29,16 @@ from trading_platform.contract import BotStatus, NotificationStatus, Priority
 from trading_platform.db.types import Money, UtcDateTime, utcnow
 
 #: The columns a user writes. A change to any of them is a config change (hot reload).
-DESIRED_COLUMNS = ("enabled", "strategy", "mode", "exchange", "symbol", "timeframe", "config")
+DESIRED_COLUMNS = (
+    "enabled",
+    "strategy",
+    "mode",
+    "exchange",
+    "symbol",
+    "timeframe",
+    "config",
+    "reload_requests",
+)
 
 
 class Base(DeclarativeBase):
@@ -43,7 +52,15 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     email: Mapped[str | None] = mapped_column(String(255))
     telegram_user_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: an admin sees and commands every bot; any other user only their own (migration 0008)
+    is_admin: Mapped[bool] = mapped_column(
+        Boolean(create_constraint=True, name="ck_users_is_admin"),
+        default=False,
+        server_default=text("false"),
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
 
 
 class CredentialGrant(Base):
@@ -90,6 +107,15 @@ class TradingBot(Base):
     symbol: Mapped[str | None] = mapped_column(String(50))
     timeframe: Mapped[str | None] = mapped_column(String(10))
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: no new entries while true, exits still allowed; read by the running bot at every
+    #: heartbeat and NOT part of the config hash: pausing never restarts a bot
+    paused: Mapped[bool] = mapped_column(
+        Boolean(create_constraint=True, name="ck_trading_bots_paused"),
+        default=False,
+        server_default=text("false"),
+    )
+    #: ``reload`` adds one; part of the config hash, so the sensor restarts the run
+    reload_requests: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # observed state, written by the platform
     status: Mapped[str] = mapped_column(
         String(20), default=BotStatus.STOPPED.value, server_default=text("'stopped'")
@@ -206,12 +232,44 @@ class BotStatusEvent(Base):
     __table_args__ = (Index("ix_bot_status_events_bot_at", "bot_id", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bot_id: Mapped[int] = mapped_column(Integer)
+    #: NULL for an audited operator command that concerns no single bot
+    bot_id: Mapped[int | None] = mapped_column(Integer)
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str | None] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: who caused the row (``telegram:alice``, ``cli:root``); NULL for the platform itself
+    actor: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+
+
+class BotCommand(Base):
+    """An action a running bot performs itself (``forceexit``): the run claims pending rows
+    at every heartbeat and writes the result back (migration 0008)."""
+
+    __tablename__ = "bot_commands"
+    __table_args__ = (Index("ix_bot_commands_bot_status", "bot_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    command: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+    status: Mapped[str] = mapped_column(
+        String(10), default="pending", server_default=text("'pending'")
+    )
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[dt.datetime | None]
+    #: e.g. ``telegram:<update id>``: a re-delivered request never makes a second command
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    #: the chat to answer once the result is in (Telegram), and when it was answered
+    reply_chat_id: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[dt.datetime | None]
 
 
 class MetricSnapshot(Base):
