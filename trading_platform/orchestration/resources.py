@@ -62,6 +62,10 @@ class PlatformSettings(ConfigurableResource):
         default="5",
         description="TRADING_NOTIFICATION_BACKOFF_SECONDS: first retry delay of a message",
     )
+    notification_backoff_max_seconds: str = Field(
+        default="600",
+        description="TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS: longest retry delay of a message",
+    )
 
     def policy(self) -> Policy:
         return Policy(
@@ -76,8 +80,14 @@ class PlatformSettings(ConfigurableResource):
             ),
         )
 
-    def notification_backoff(self) -> float:
-        return _number(self.notification_backoff_seconds, "TRADING_NOTIFICATION_BACKOFF_SECONDS")
+    def notification_backoff(self) -> tuple[float, float]:
+        """The first and the longest retry delay of a message."""
+        return (
+            _number(self.notification_backoff_seconds, "TRADING_NOTIFICATION_BACKOFF_SECONDS"),
+            _number(
+                self.notification_backoff_max_seconds, "TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS"
+            ),
+        )
 
     def registry(self) -> StrategyRegistry:
         paths = [Path(p) for p in self.strategy_paths.split(os.pathsep) if p]
