@@ -19,11 +19,11 @@ run: $(STAMP)
 
 # The suite mostly waits on Dagster processes and exchanges, so it runs in 3 workers; a test
 # module (an end-to-end module: a module and backend) stays on one worker, for its module
-# fixtures (see tests/conftest.py).
+# fixtures (see tests/conftest.py), and the longest units go first (hence no xdist reorder).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 3 --dist loadgroup
+	$(BIN)/pytest -q -n 3 --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
