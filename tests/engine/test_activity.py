@@ -3,11 +3,13 @@ cadence."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 
 import pytest
 
+from tests.support.builders import add_bot
 from trading_platform.engine.activity import (
     INCIDENTS_PER_WINDOW,
     Activity,
@@ -15,6 +17,7 @@ from trading_platform.engine.activity import (
     format_activity,
     parse_activity,
 )
+from trading_platform.exchanges.ledger import ExchangeFill, OrderLedger
 
 
 class Clock:
@@ -138,3 +141,37 @@ def test_levels_say_what_needs_a_look(capture) -> None:
     activity.incident(Activity.FEED_UP, "recovered")
     levels = [r.levelno for r in handler.records]
     assert levels == [logging.ERROR, logging.WARNING, logging.ERROR, logging.INFO]
+
+
+def test_a_live_fill_is_one_entry_when_recorded_and_none_when_seen_again(
+    db_engine, capture
+) -> None:
+    """The order ledger of a live bot reports each exchange fill it records, once, with the
+    exchange's exact decimals (a fill seen again on the next poll writes nothing)."""
+    logger, handler = capture
+    bot_id = add_bot(db_engine, "live-ledger")
+    ledger = OrderLedger(
+        db_engine, bot_id, "run-l", "BTC/USDT", activity=ActivityLog(bot_id, logger=logger)
+    )
+    fill = ExchangeFill(
+        fill_id="t-1",
+        exchange_order_id="e-1",
+        price=Decimal("45000.10"),
+        amount=Decimal("0.00120000"),
+        fee=Decimal("0.054"),
+        fee_currency="USDT",
+        at=dt.datetime(2026, 1, 2, 3, 4, 5),
+    )
+    for _poll in range(2):
+        ledger.record_fill(
+            "tp-1-1-1",
+            "buy",
+            fill,
+            fee_in_quote=Decimal("0.054"),
+            pnl=None,
+            entry_logic="x",
+            exit_logic=None,
+        )
+    (entry,) = handler.entries()
+    assert (entry["activity"], entry["order"], entry["fill"]) == ("fill", "tp-1-1-1", "t-1")
+    assert (entry["amount"], entry["price"]) == ("0.00120000", "45000.10")
