@@ -120,6 +120,7 @@ class Platform:
                 TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
                 TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
                 TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS="4",
+                TRADING_ACTIVITY_SUMMARY_SECONDS="4",
             )
         if self.dagster_postgres:
             env.update(self.dagster_postgres)
