@@ -226,8 +226,10 @@ def no_key_reads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the sensor read credential keys from the environment")
 
-    monkeypatch.setattr("trading_platform.exchanges.credentials.load_credentials", refuse)
+    # the venue's name first: patching it imports the venue module, which must bind the real
+    # function, or the undo would "restore" the refusal for every later test in the process
     monkeypatch.setattr("trading_platform.exchanges.venue.load_credentials", refuse)
+    monkeypatch.setattr("trading_platform.exchanges.credentials.load_credentials", refuse)
 
 
 def test_a_bot_naming_a_set_its_owner_is_not_granted_is_an_error(
