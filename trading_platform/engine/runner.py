@@ -51,6 +51,7 @@ from trading_platform.db.leases import (
 )
 from trading_platform.db.status import update_bot_status
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
+from trading_platform.engine.control import RunControl
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.heartbeat import Heartbeat
 from trading_platform.engine.recorder import TradeRecorder
@@ -129,6 +130,8 @@ class BotRunner:
         self.lease: Lease | None = None
         #: why this run lost its lease; it writes nothing of the bot's any more
         self.fenced: str | None = None
+        #: the operator's pause and commands (paper and live runs; backtests ignore them)
+        self.control: RunControl | None = None
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
@@ -211,6 +214,15 @@ class BotRunner:
     def note(self, reason: str) -> None:
         """An audit row that keeps the current status (e.g. the data feed failing)."""
         self.status(self.current_status, reason)
+
+    def poll_control(self) -> None:
+        """The heartbeat thread's read of the operator's control (pause, commands)."""
+        if self.control is None or self.fenced or self.lease is None:
+            return
+        try:
+            self.control.poll()
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
 
     def report_feed_problem(self, problem: str | None) -> None:
         self.feed_problem = problem
@@ -386,6 +398,9 @@ class BotRunner:
         with venue.failures():
             feed, broker = venue.connect()
             self.feed = feed
+            control = RunControl(self)
+            # both brokers ask it before every order and hand it Cerebro's thread (gate.py)
+            broker.control = control
             self.sink = DatabaseSink(
                 self.database,
                 self.config,
@@ -405,14 +420,31 @@ class BotRunner:
             if self.stop_requested.is_set():  # stopped while connecting: Cerebro never starts
                 reason = self.cancelled or "stop requested"
                 return RunOutcome(BotStatus.STOPPED, f"{reason} before trading began")
+            control.bind(cerebro)
+            # what a dead predecessor took and never finished, from its orders' fate
+            control.adopt_orphans()
+            self.control = control
             venue.start()
             self.status(BotStatus.RUNNING, venue.description, reset_errors=True)
             try:
                 cerebro.run()
             finally:
                 venue.stop()
+                self._shut_control(control)
         reason = self.cancelled or "stop requested"
         return RunOutcome(BotStatus.STOPPED, f"{reason}; position saved")
+
+    def _shut_control(self, control: RunControl) -> None:
+        """Fail the commands this run took and will not finish (never masks the run's own
+        error: it is logged)."""
+        if self.fenced:
+            return
+        try:
+            control.shutdown()
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
+        except Exception:
+            log.exception("could not fail the pending commands of bot %s", self.bot_id)
 
     def _persist_position(self) -> None:
         if self.sink is not None and not self.fenced:
