@@ -59,8 +59,7 @@ def test_concurrent_enqueues_under_one_key_make_one_row(database_url, db_engine)
 def test_two_runs_claiming_at_once_never_both_take_a_command(database_url, db_engine) -> None:
     bot_id = add_bot(db_engine, "alpha")
     ids = [
-        commands.enqueue(db_engine, bot_id, "forceexit", "cli:root")[0].id
-        for _ in range(COMMANDS)
+        commands.enqueue(db_engine, bot_id, "forceexit", "cli:root")[0].id for _ in range(COMMANDS)
     ]
     counter = itertools.count()
 
@@ -108,7 +107,9 @@ def test_only_the_run_that_took_a_command_finishes_it_with_an_audit_row(db_engin
     assert not commands.finish(
         db_engine, taken.id, CommandStatus.DONE, "closed", taken_by="run-2"
     ), "a run finished a command another run took"
-    assert commands.finish(db_engine, taken.id, CommandStatus.DONE, "no open position", taken_by="run-1")
+    assert commands.finish(
+        db_engine, taken.id, CommandStatus.DONE, "no open position", taken_by="run-1"
+    )
     assert not commands.finish(
         db_engine, taken.id, CommandStatus.FAILED, "late", taken_by="run-1"
     ), "a finished command was finished again"
