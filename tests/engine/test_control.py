@@ -74,7 +74,13 @@ def _bot(db_engine, registry, name: str, hold: int) -> RunnerThread:  # type: ig
         registry,
         name,
         strategy="direct_trader",
-        config={"params": {"hold": hold}, **FAST, "risk": {"stake": 0.5}},
+        # cash enough for 0.5 BTC at any price the wall-clock-paced market may show
+        config={
+            "params": {"hold": hold},
+            **FAST,
+            "risk": {"stake": 0.5},
+            "broker": {"cash": 10_000_000},
+        },
     )
     runner = BotRunner(config, registry, db_engine, run_id=f"run-{name}", incarnation=1)
     return RunnerThread(runner)

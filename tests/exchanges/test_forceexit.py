@@ -22,6 +22,7 @@ from trading_platform.control.operators import Operator
 from trading_platform.db import commands
 from trading_platform.db.bots import get_bot
 from trading_platform.db.orders import bot_orders
+from trading_platform.db.status import status_events
 from trading_platform.db.users import ensure_user
 from trading_platform.engine.runner import BotRunner
 from trading_platform.strategy_handler import load_registry
@@ -73,7 +74,17 @@ def _run(config: BotConfig, db_engine, incarnation: int) -> RunnerThread:  # typ
 
 
 def _holding(emulator: Emulator, db_engine, bot_id: int) -> None:  # type: ignore[no-untyped-def]
-    wait_for(lambda: len(emulator.accounts[API_KEY].trades) == 1, 30, "the entry filled")
+    def explain() -> str:
+        events = [f"{e.to_status}: {e.reason}" for e in status_events(db_engine, bot_id)]
+        orders = [(o.client_order_id, o.status) for o in bot_orders(db_engine, bot_id)]
+        return f"events: {events}\norders: {orders}"
+
+    wait_for(
+        lambda: len(emulator.accounts[API_KEY].trades) == 1,
+        30,
+        "the entry filled",
+        explain=explain,
+    )
     wait_for(lambda: get_bot(db_engine, bot_id).status == "running", 10, "running")
 
 

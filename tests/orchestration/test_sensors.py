@@ -226,8 +226,10 @@ def no_key_reads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the sensor read credential keys from the environment")
 
-    monkeypatch.setattr("trading_platform.exchanges.credentials.load_credentials", refuse)
+    # venue first: importing it for the first time after credentials was patched would bind
+    # the patched function, and monkeypatch would "restore" venue to it for every later test
     monkeypatch.setattr("trading_platform.exchanges.venue.load_credentials", refuse)
+    monkeypatch.setattr("trading_platform.exchanges.credentials.load_credentials", refuse)
 
 
 def test_a_bot_naming_a_set_its_owner_is_not_granted_is_an_error(
