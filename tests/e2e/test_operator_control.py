@@ -24,6 +24,7 @@ HOLDER = {
     "config": {
         "params": {"hold": 100_000},
         "risk": {"stake": 0.5},
+        "broker": {"cash": 10_000_000},  # 0.5 BTC at any price the replay market shows
         "data": {"pace_seconds": 0.5, "history_bars": 20, "seed": 3},
         "heartbeat_interval": 2,
     },
