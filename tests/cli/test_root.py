@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "Create the demo user and demo bots",
     "run": "Start the platform",
     "strategies": "List the strategy plugins",
+    "users": "Add, list and change users",
 }
 
 
@@ -43,7 +44,12 @@ def test_help_lists_every_command_group_with_its_description() -> None:
     ("group", "subcommands"),
     [
         ("db", ["upgrade"]),
-        ("bots", ["add", "list", "show", "enable", "disable", "set", "delete"]),
+        (
+            "bots",
+            ["add", "list", "show", "enable", "disable", "set", "delete"]
+            + ["pause", "resume", "reload", "forceexit", "commands"],
+        ),
+        ("users", ["add", "list", "set"]),
         ("credentials", ["grant", "revoke", "list"]),
         ("strategies", ["list"]),
     ],

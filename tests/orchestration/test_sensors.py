@@ -284,3 +284,49 @@ def test_a_tick_reads_the_grants_in_one_query(db_engine, database_url, instance)
         event.remove(Engine, "before_cursor_execute", record)
     assert len(_launched(result)) == 3
     assert len([s for s in statements if "credential_grants" in s]) == 1
+
+
+# -- operator control: reload ----------------------------------------------------------------
+def test_a_reload_restarts_the_run_with_the_same_config_and_counts_no_failure(
+    db_engine, database_url, instance, monkeypatch
+) -> None:
+    """``bots reload`` (control.actions.reload) raises ``reload_requests``, part of the
+    config hash: the next tick cancels the run and launches one with the same config through
+    the config-change path, counted as a reload, not as a failure or a restart."""
+    from trading_platform.control import actions
+    from trading_platform.control.operators import cli_operator
+
+    bot_id = add_bot(db_engine, "reloaded")
+    first = evaluate_bots_sensor(instance, database_url)
+    (request,) = first.run_requests
+    run = instance.add_run(
+        DagsterRun(
+            job_name="bot_run",
+            run_id=str(uuid.uuid4()),
+            run_config=request.run_config,
+            tags=request.tags,
+            status=DagsterRunStatus.STARTED,
+        )
+    )
+    update_bot_status(db_engine, bot_id, "starting", "launched", run_id=run.run_id)
+    update_bot_status(db_engine, bot_id, "running", "trading", run_id=run.run_id)
+    cancelled: list[str] = []
+    monkeypatch.setattr(instance.run_coordinator, "cancel_run", cancelled.append)
+    unchanged = evaluate_bots_sensor(instance, database_url, cursor=first.cursor)
+    assert unchanged.run_requests == [] and cancelled == []
+
+    (result,) = actions.reload(db_engine, cli_operator(db_engine), "reloaded")
+    assert result.ok
+    second = evaluate_bots_sensor(instance, database_url, cursor=unchanged.cursor)
+    assert cancelled == [run.run_id]
+    (relaunch,) = second.run_requests
+    old_config = request.run_config["ops"]["run_bot"]["config"]["snapshot"]
+    new_config = relaunch.run_config["ops"]["run_bot"]["config"]["snapshot"]
+    assert new_config.pop("config_hash") != old_config.pop("config_hash")
+    assert new_config == old_config, "a reload must run the same config"
+    assert relaunch.tags["trading/config_hash"] != request.tags["trading/config_hash"]
+    assert int(relaunch.tags["trading/incarnation"]) == int(request.tags["trading/incarnation"]) + 1
+    row = get_bot(db_engine, bot_id)
+    assert row.restart_count == 0 and row.error_count == 0 and row.status == "running"
+    memory, _ = load_cursor(second.cursor)
+    assert memory[bot_id].failures == []

@@ -4,22 +4,38 @@ It writes the desired columns only (the platform owns status, heartbeats and res
 validates a row before writing it, so a typo is caught here rather than by the sensor.  The
 one exception is ``ack-drift``: the operator's acknowledgement of a live bot's drift from the
 exchange, which clears ``trading_bots.drift`` (the bot set it and waits for that).
+
+The operator's actions (``enable``, ``disable``, ``pause``, ``resume``, ``reload``,
+``forceexit``) go through :mod:`trading_platform.control`, as Telegram's do: the local shell
+acts as an admin (``--as USER`` limits it to that user's bots), and each is audited in
+``bot_status_events`` with ``actor`` ``cli:<login>``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
 from trading_platform.cli.common import PlatformError, find_row, json_option, open_engine
-from trading_platform.cli.render import print_bots, row_json
+from trading_platform.cli.render import (
+    print_action_results,
+    print_bots,
+    print_commands,
+    row_json,
+)
 from trading_platform.config import parse_config_json, validate_desired
 from trading_platform.contract import Mode
+from trading_platform.control import actions
+from trading_platform.control.actions import ActionResult
+from trading_platform.control.operators import Operator, cli_operator
 from trading_platform.db.bots import add_bot, delete_bot, get_bots, set_bot
+from trading_platform.db.commands import CommandStatus, bot_commands
 from trading_platform.db.drift import clear_drift
 from trading_platform.db.positions import open_positions
 from trading_platform.db.status import status_events
@@ -126,26 +142,109 @@ def bots_show(ctx: click.Context, bot: str) -> None:
         click.echo(f"open position: {position.size} {position.symbol} @ {position.avg_price}")
 
 
-def _set_enabled(ctx: click.Context, bot: str, enabled: bool) -> None:
-    row = find_row(ctx, bot)
-    set_bot(open_engine(ctx), row.id, enabled=enabled)
-    click.echo(f"bot {row.id} {row.name!r} {'enabled' if enabled else 'disabled'}")
+def _act(
+    ctx: click.Context,
+    action: Callable[[Engine, Operator, str], list[ActionResult]],
+    bot: str,
+    as_user: str | None,
+) -> list[ActionResult]:
+    """An operator action through :mod:`trading_platform.control` (the code path Telegram
+    uses, authorised and audited the same way); exit status 1 if any bot refused it."""
+    engine = open_engine(ctx)
+    results = action(engine, cli_operator(engine, as_user), bot)
+    print_action_results(results)
+    if not all(result.ok for result in results):
+        ctx.exit(1)
+    return results
+
+
+AS_USER = click.option(
+    "--as", "as_user", metavar="USER", help="act as this user, with their rights (default: admin)"
+)
 
 
 @bots.command("enable")
 @click.argument("bot")
+@AS_USER
 @click.pass_context
-def bots_enable(ctx: click.Context, bot: str) -> None:
-    """Desired state: running."""
-    _set_enabled(ctx, bot, True)
+def bots_enable(ctx: click.Context, bot: str, as_user: str | None) -> None:
+    """Desired state: running (BOT: a name, an id, or all)."""
+    _act(ctx, actions.start, bot, as_user)
 
 
 @bots.command("disable")
 @click.argument("bot")
+@AS_USER
 @click.pass_context
-def bots_disable(ctx: click.Context, bot: str) -> None:
-    """Desired state: stopped (the sensor stops its run)."""
-    _set_enabled(ctx, bot, False)
+def bots_disable(ctx: click.Context, bot: str, as_user: str | None) -> None:
+    """Desired state: stopped; the sensor stops its run (BOT: a name, an id, or all)."""
+    _act(ctx, actions.stop, bot, as_user)
+
+
+@bots.command("pause")
+@click.argument("bot")
+@AS_USER
+@click.pass_context
+def bots_pause(ctx: click.Context, bot: str, as_user: str | None) -> None:
+    """No new entries, exits still allowed; the bot keeps running (BOT: name, id or all)."""
+    _act(ctx, actions.pause, bot, as_user)
+
+
+@bots.command("resume")
+@click.argument("bot")
+@AS_USER
+@click.pass_context
+def bots_resume(ctx: click.Context, bot: str, as_user: str | None) -> None:
+    """Allow new entries again after a pause (BOT: a name, an id, or all)."""
+    _act(ctx, actions.resume, bot, as_user)
+
+
+@bots.command("reload")
+@click.argument("bot")
+@AS_USER
+@click.pass_context
+def bots_reload(ctx: click.Context, bot: str, as_user: str | None) -> None:
+    """Restart the bot's run with the same config (BOT: a name, an id, or all)."""
+    _act(ctx, actions.reload, bot, as_user)
+
+
+@bots.command("forceexit")
+@click.argument("bot")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for the bot's result (0: do not wait)",
+)
+@AS_USER
+@click.pass_context
+def bots_forceexit(ctx: click.Context, bot: str, wait_seconds: float, as_user: str | None) -> None:
+    """Close the running bot's position at market now (one bot: a name or an id).
+
+    A paper bot's order fills at its next bar, a live bot's at once.  Exit status 0 when
+    the position was closed (or there was none), 1 when refused or failed, 2 when the
+    result is not in after --wait seconds (see `bots commands BOT`).
+    """
+    (result,) = _act(ctx, actions.force_exit, bot, as_user)
+    if result.command_id is None or wait_seconds <= 0:
+        return
+    command = actions.wait_for_command(open_engine(ctx), result.command_id, wait_seconds)
+    click.echo(f"command {command.id} {command.status}: {command.result or 'no result yet'}")
+    if command.status == CommandStatus.DONE:
+        return
+    ctx.exit(1 if command.final else 2)
+
+
+@bots.command("commands")
+@click.argument("bot")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.pass_context
+def bots_commands(ctx: click.Context, bot: str, limit: int) -> None:
+    """The bot's newest commands (bot_commands) with their status and result."""
+    row = find_row(ctx, bot)
+    print_commands(bot_commands(open_engine(ctx), row.id, limit))
 
 
 @bots.command("set")

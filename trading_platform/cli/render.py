@@ -20,6 +20,9 @@ from trading_platform.db.types import utcnow
 from trading_platform.strategy_handler import StrategyInfo
 
 if TYPE_CHECKING:
+    from trading_platform.control.actions import ActionResult
+    from trading_platform.db.commands import CommandRow
+    from trading_platform.db.models import User
     from trading_platform.engine.backtest import BacktestResult
 
 
@@ -68,6 +71,45 @@ def print_bots(rows: Iterable[BotRow], now: dt.datetime | None = None) -> None:
         for row in rows
     ]
     console.print(fitted_table(console, BOT_COLUMNS, cells))
+
+
+def print_action_results(results: Iterable[ActionResult]) -> None:
+    """One line per bot: what the action did, or why it was refused."""
+    for result in results:
+        mark = "" if result.ok else "refused: "
+        console.print(
+            f"bot {result.bot_id} {result.bot_name!r}: {mark}{result.text}", soft_wrap=True
+        )
+
+
+def print_commands(rows: Iterable[CommandRow]) -> None:
+    """A bot's commands, newest last; the result wraps within 80 columns."""
+    table = Table("id", "command", "by", "requested", "status", "result")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.command,
+            row.requested_by or "",
+            f"{row.requested_at:%m-%d %H:%M:%S}",
+            row.status,
+            row.result or "",
+        )
+    console.print(table)
+
+
+def print_users(users: Iterable[User]) -> None:
+    """Who may own bots and command them; fits 80 columns."""
+    table = Table("id", "username", "email", "telegram", "admin", "created")
+    for user in users:
+        table.add_row(
+            str(user.id),
+            user.username,
+            user.email or "",
+            user.telegram_user_id or "",
+            "yes" if user.is_admin else "no",
+            f"{user.created_at:%Y-%m-%d}" if user.created_at else "",
+        )
+    console.print(table)
 
 
 def info_json(info: StrategyInfo) -> dict[str, Any]:

@@ -20,11 +20,13 @@ from trading_platform.cli.credentials import credentials
 from trading_platform.cli.database import db
 from trading_platform.cli.launch import demo, run
 from trading_platform.cli.strategies import strategies
+from trading_platform.cli.users import users
+from trading_platform.control.operators import ControlError
 from trading_platform.db.engine import database_url as default_database_url
 from trading_platform.errors import ConfigError
 from trading_platform.feeds.files import DataError
 
-OPERATOR_ERRORS = (ConfigError, DataError)
+OPERATOR_ERRORS = (ConfigError, DataError, ControlError)
 
 
 class PlatformGroup(click.Group):
@@ -62,7 +64,7 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url or default_database_url()
 
 
-for _command in (db, bots, credentials, strategies, backtest, demo, run):
+for _command in (db, bots, users, credentials, strategies, backtest, demo, run):
     cli.add_command(_command)
 
 

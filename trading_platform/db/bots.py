@@ -32,6 +32,7 @@ from trading_platform.config_limits import load_config_text
 from trading_platform.contract import BotStatus
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import DESIRED_COLUMNS, TradingBot
+from trading_platform.db.status import record_event_in
 from trading_platform.db.types import utcnow
 
 
@@ -62,6 +63,10 @@ class BotRow:
     total_pnl: Decimal | None = None
     feed_problem: str | None = None
     drift: str | None = None
+    #: no new entries while true (desired; not part of the config hash)
+    paused: bool = False
+    #: how many reloads operators asked for (desired; part of the hash once non-zero)
+    reload_requests: int = 0
     #: why ``enabled`` is not a boolean (SQLite stores any value): the bot is then an error,
     #: and never enabled
     enabled_problem: str | None = None
@@ -83,6 +88,10 @@ class BotRow:
             "timeframe": self.timeframe,
             "config": config,
         }
+        # only once asked for: a bot that was never reloaded keeps the hash it had before
+        # the column existed, so upgrading restarts no bot
+        if self.reload_requests:
+            values["reload_requests"] = self.reload_requests
         return values
 
 
@@ -107,6 +116,8 @@ _BOT_ROW_COLUMNS = (
     TradingBot.total_pnl,
     TradingBot.feed_problem,
     TradingBot.drift,
+    TradingBot.paused,
+    TradingBot.reload_requests,
 )
 
 
@@ -128,6 +139,8 @@ def _bot_row(values: Any) -> BotRow:
             "enabled": enabled,
             "enabled_problem": problem,
             "status": values["status"] or BotStatus.STOPPED.value,
+            "paused": bool(values["paused"]),
+            "reload_requests": int(values["reload_requests"] or 0),
         }
     )
 
@@ -179,6 +192,28 @@ def set_bot(engine: Engine, bot_id: int, **desired: Any) -> bool:
             update(TradingBot).where(TradingBot.id == bot_id).values(**desired, updated_at=utcnow())
         )
         return _rows_changed(result) > 0
+
+
+def operator_write(
+    engine: Engine, bot_id: int, values: dict[str, Any], *, reason: str, actor: str
+) -> bool:
+    """An operator's change of a bot's desired state (``enabled``, ``paused``, a reload)
+    and its audit row, in one transaction; False if the bot is gone.  ``reload_requests``
+    is given as an increment (``{"reload_requests": 1}``), so two reloads at once count two."""
+    allowed = {"enabled", "paused", "reload_requests"}
+    if set(values) - allowed:
+        raise ValueError(f"not an operator's column: {', '.join(sorted(set(values) - allowed))}")
+    changes: dict[str, Any] = {**values, "updated_at": utcnow()}
+    if "reload_requests" in values:
+        changes["reload_requests"] = TradingBot.reload_requests + int(values["reload_requests"])
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(TradingBot).where(TradingBot.id == bot_id).values(**changes)
+        )
+        if not _rows_changed(result):
+            return False
+        record_event_in(session, bot_id, reason, actor=actor)
+        return True
 
 
 def delete_bot(engine: Engine, bot_id: int) -> bool:

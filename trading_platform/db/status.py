@@ -133,6 +133,51 @@ def _record_deleted(
     )
 
 
+def record_event(
+    engine: Engine,
+    bot_id: int | None,
+    reason: str,
+    *,
+    actor: str | None = None,
+    run_id: str | None = None,
+) -> str | None:
+    """An audit row that keeps the bot's status (from = to = its status now): an operator's
+    command (``actor`` says who: ``cli:root``, ``telegram:alice``) or an event of a running
+    bot.  ``bot_id`` None: a command that concerns no single bot (an unknown bot named, a
+    user nobody knows).  Returns the status recorded (None without a bot)."""
+    with session_scope(engine) as session:
+        return record_event_in(session, bot_id, reason, actor=actor, run_id=run_id)
+
+
+def record_event_in(
+    session: Session,
+    bot_id: int | None,
+    reason: str,
+    *,
+    actor: str | None = None,
+    run_id: str | None = None,
+) -> str | None:
+    """:func:`record_event` inside a caller's transaction (with the change it audits)."""
+    status = (
+        session.scalar(select(TradingBot.status).where(TradingBot.id == bot_id))
+        if bot_id is not None
+        else None
+    )
+    session.add(
+        BotStatusEvent(
+            bot_id=bot_id,
+            from_status=status,
+            # to_status is NOT NULL: a command about no bot (or a deleted one) records none
+            to_status=status or "-",
+            reason=reason,
+            run_id=run_id,
+            actor=actor,
+            at=utcnow(),
+        )
+    )
+    return status
+
+
 def set_restart_count(engine: Engine, bot_id: int, count: int, reason: str | None = None) -> None:
     """Write ``restart_count`` alone, never the status.
 

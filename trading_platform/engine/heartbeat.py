@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -29,6 +30,10 @@ BALANCE_EVERY_HEARTBEATS = 5
 #: ``heartbeat_interval`` still validates from 1 s, so no existing row turns ``error`` (and
 #: has its run cancelled) on upgrade; the floor applies to the limit, silently.
 MIN_STALE_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000 + 30.0
+#: how often (at most) the heartbeat thread asks for the operator's control (``paused``,
+#: pending commands) between beats: one indexed read; a bot beats every 60 s by default,
+#: and a force exit must not wait that long
+CONTROL_POLL_SECONDS = 5.0
 
 
 def stale_limit_seconds(heartbeat_interval: float, factor: float = 3.0) -> float:
@@ -52,6 +57,9 @@ class Beating(Protocol):
     def report_activity(self) -> None:
         """The periodic activity summary, if one is due (the heartbeat is the run's clock)."""
 
+    def poll_control(self) -> None:
+        """Read the operator's control of the bot (pause, pending commands)."""
+
 
 def _finite(number: float | None) -> float | None:
     """The heartbeat reads Cerebro's lines from another thread: while a live feed waits for its
@@ -61,7 +69,8 @@ def _finite(number: float | None) -> float | None:
 
 
 class Heartbeat(threading.Thread):
-    """Writes ``last_heartbeat`` every interval; balance and P&L every fifth beat."""
+    """Writes ``last_heartbeat`` every interval; balance and P&L every fifth beat; reads the
+    operator's control at every beat and every :data:`CONTROL_POLL_SECONDS` between."""
 
     def __init__(self, database: Engine, config: BotConfig, bot: Beating) -> None:
         super().__init__(name=f"heartbeat-{config.bot_id}", daemon=True)
@@ -95,13 +104,23 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         count = 0
+        interval = float(self.config.heartbeat_interval)
+        poll = min(interval, CONTROL_POLL_SECONDS)
+        next_beat = time.monotonic()
         while True:
+            if time.monotonic() >= next_beat:
+                try:
+                    self.beat(count)
+                except Exception:  # a database hiccup must not kill the bot
+                    log.exception("heartbeat of bot %s failed", self.bot_id)
+                count += 1
+                next_beat = time.monotonic() + interval
             try:
-                self.beat(count)
-            except Exception:  # a database hiccup must not kill the bot
-                log.exception("heartbeat of bot %s failed", self.bot_id)
-            count += 1
-            if self._stop_event.wait(self.config.heartbeat_interval):
+                self.bot.poll_control()
+            except Exception:  # nor a failing read of the operator's control
+                log.exception("control poll of bot %s failed", self.bot_id)
+            wait = max(0.0, min(poll, next_beat - time.monotonic()))
+            if self._stop_event.wait(wait):
                 return
 
     def stop(self) -> None:

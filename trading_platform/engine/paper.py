@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from trading_platform.db.positions import get_position
 from trading_platform.engine.activity import Activity, ActivityLog
+from trading_platform.engine.gate import OrderGate
 from trading_platform.feeds.staleness import stale_bar_reason
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,20 @@ class PaperBroker(bt.brokers.BackBroker):
     A paper bot warms its indicators up on history bars; an order placed on one of those
     would fill at a price from the past, so it is rejected (the strategy is notified).  So is
     an order on a live bar that is too old by the time it is placed
-    (:mod:`~trading_platform.feeds.staleness`).
+    (:mod:`~trading_platform.feeds.staleness`), and one the run's ``control`` refuses (a
+    paused bot's entry); an operator's force exit is exempt from the price rules.
     """
 
     params = (("feed", None), ("activity", None))
+    #: the run's operator control (:mod:`trading_platform.engine.control`), set by the runner
+    control: OrderGate | None = None
 
     def submit(self, order: bt.Order, check: bool = True) -> bt.Order:
-        why = refusal(self.p.feed)
+        control = self.control
+        forced = control is not None and control.forced(order)
+        why = None if forced else refusal(self.p.feed)
+        if why is None and control is not None:
+            why = control.refusal(order)
         if why is not None:
             log.debug("paper order refused: %s", why)
             activity: ActivityLog | None = self.p.activity
@@ -48,6 +56,11 @@ class PaperBroker(bt.brokers.BackBroker):
             self.notify(order)
             return order
         return super().submit(order, check)
+
+    def next(self) -> None:
+        if self.control is not None:
+            self.control.on_loop()
+        super().next()
 
 
 class RestoreState(bt.Analyzer):

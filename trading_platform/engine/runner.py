@@ -55,6 +55,7 @@ from trading_platform.db.leases import (
 from trading_platform.db.status import update_bot_status
 from trading_platform.engine.activity import DEFAULT_SUMMARY_SECONDS, Activity, ActivityLog
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
+from trading_platform.engine.control import RunControl
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.heartbeat import Heartbeat
 from trading_platform.engine.recorder import TradeRecorder
@@ -136,6 +137,8 @@ class BotRunner:
         self.fenced: str | None = None
         #: what the run reports of itself (status changes, incidents, fills, summaries)
         self.activity = ActivityLog(self.bot_id, summary_seconds=summary_seconds)
+        #: the operator's pause and commands (paper and live runs; backtests ignore them)
+        self.control: RunControl | None = None
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
@@ -233,6 +236,15 @@ class BotRunner:
                 equity=self.latest_value(),
                 final=final,
             )
+
+    def poll_control(self) -> None:
+        """The heartbeat thread's read of the operator's control (pause, commands)."""
+        if self.control is None or self.fenced or self.lease is None:
+            return
+        try:
+            self.control.poll()
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
 
     def report_feed_problem(self, problem: str | None) -> None:
         self.feed_problem = problem
@@ -421,6 +433,9 @@ class BotRunner:
         with venue.failures():
             feed, broker = venue.connect()
             self.feed = feed
+            control = RunControl(self)
+            # both brokers ask it before every order and hand it Cerebro's thread (gate.py)
+            broker.control = control
             self.sink = DatabaseSink(
                 self.database,
                 self.config,
@@ -441,12 +456,17 @@ class BotRunner:
             if self.stop_requested.is_set():  # stopped while connecting: Cerebro never starts
                 reason = self.cancelled or "stop requested"
                 return RunOutcome(BotStatus.STOPPED, f"{reason} before trading began")
+            control.bind(cerebro)
+            # what a dead predecessor took and never finished, from its orders' fate
+            control.adopt_orphans()
+            self.control = control
             venue.start()
             self.status(BotStatus.RUNNING, venue.description, reset_errors=True)
             try:
                 cerebro.run()
             finally:
                 venue.stop()
+                self._shut_control(control)
         reason = self.cancelled or "stop requested"
         return RunOutcome(BotStatus.STOPPED, f"{reason}; position saved")
 
@@ -455,6 +475,18 @@ class BotRunner:
             self.report_activity(final=True)
         except Exception:  # a figure unreadable at the very end must not hide the outcome
             log.exception("bot %s: no final activity summary", self.bot_id)
+
+    def _shut_control(self, control: RunControl) -> None:
+        """Fail the commands this run took and will not finish (never masks the run's own
+        error: it is logged)."""
+        if self.fenced:
+            return
+        try:
+            control.shutdown()
+        except LeaseLost as exc:
+            self.lease_lost(str(exc))
+        except Exception:
+            log.exception("could not fail the pending commands of bot %s", self.bot_id)
 
     def _persist_position(self) -> None:
         if self.sink is not None and not self.fenced:

@@ -64,6 +64,7 @@ from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
 from trading_platform.engine.activity import Activity
+from trading_platform.engine.gate import OrderGate
 from trading_platform.exchanges.drift import DriftWatch
 from trading_platform.exchanges.ledger import (
     ExchangeFill,
@@ -165,6 +166,9 @@ class OrderNotSent(Exception):
 
 class LiveBroker(bt.BrokerBase):
     """See the module docstring."""
+
+    #: the run's operator control (:mod:`trading_platform.engine.control`), set by the runner
+    control: OrderGate | None = None
 
     params = (
         ("feed", None),
@@ -309,6 +313,8 @@ class LiveBroker(bt.BrokerBase):
         and refresh the balance.  Network errors never kill the bot: the next bar asks again."""
         import ccxt
 
+        if self.control is not None:
+            self.control.on_loop()
         for tracked in list(self.tracked.values()):
             try:
                 if tracked.cancel_requested and tracked.exchange_order_id is not None:
@@ -332,13 +338,23 @@ class LiveBroker(bt.BrokerBase):
         self.bars_followed += 1
 
     # -- sending --------------------------------------------------------------------------------
+    def get_orders_open(self, safe: bool = False) -> list[bt.Order]:
+        """The strategy's orders still followed at the exchange (backtrader's name)."""
+        return [t.order for t in self.tracked.values() if t.order is not None]
+
     def _submit(self, order: bt.Order) -> bt.Order:
         feed = self.p.feed
-        if feed is not None and not getattr(feed, "live", True):
+        control = self.control
+        # an operator's force exit sells at market whatever the candle's age
+        forced = control is not None and control.forced(order)
+        if not forced and feed is not None and not getattr(feed, "live", True):
             return self._refuse(order, "the feed is still replaying history")
-        too_old = stale_bar_reason(feed)
+        too_old = None if forced else stale_bar_reason(feed)
         if too_old is not None:
             return self._refuse(order, too_old, report=False)  # the stale rule reported it
+        refused = control.refusal(order) if control is not None else None
+        if refused is not None:
+            return self._refuse(order, refused)
         if order.exectype not in (None, bt.Order.Market, bt.Order.Limit, bt.Order.Close):
             return self._refuse(order, "only market and limit orders are supported live")
         side = Side.BUY if order.isbuy() else Side.SELL
