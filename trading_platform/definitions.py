@@ -29,6 +29,7 @@ from trading_platform.orchestration.schedules import (
     performance_schedule,
 )
 from trading_platform.orchestration.sensors import trading_bots_sensor
+from trading_platform.orchestration.telegram_sensors import telegram_commands_sensor
 
 
 def platform_resources() -> dict[str, ConfigurableResource]:
@@ -43,6 +44,7 @@ def platform_resources() -> dict[str, ConfigurableResource]:
                 restart_backoff_max_seconds=EnvVar("TRADING_RESTART_BACKOFF_MAX_SECONDS"),
                 stale_heartbeat_factor=EnvVar("TRADING_STALE_HEARTBEAT_FACTOR"),
                 notification_backoff_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_SECONDS"),
+                telegram_poll_seconds=EnvVar("TRADING_TELEGRAM_POLL_SECONDS"),
             )
         ),
         "telegram": TelegramResource(
@@ -75,6 +77,7 @@ def platform_definitions() -> Definitions:
             notification_dispatcher,
             bot_run_failure_sensor,
             bot_run_canceled_sensor,
+            telegram_commands_sensor,
         ],
         resources=platform_resources(),
     )
