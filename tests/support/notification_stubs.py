@@ -15,7 +15,6 @@ from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 
-
 #: the stub bot's own user: the sender of the messages it sends
 STUB_BOT_USER = {"id": 123456, "is_bot": True, "first_name": "stub", "username": "stub_bot"}
 

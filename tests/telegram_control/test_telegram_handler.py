@@ -153,7 +153,9 @@ def test_an_unknown_user_gets_nothing_and_is_audited(db_engine, bots, caplog) ->
     assert f"unknown Telegram user {STRANGER}" in caplog.text
     # a button press from a stranger gets nothing either
     data = confirmation.button_data(
-        SECRET, confirmation.Confirmation("stop", str(bots["alpha"]), 1, int(NOW)), STRANGER,
+        SECRET,
+        confirmation.Confirmation("stop", str(bots["alpha"]), 1, int(NOW)),
+        STRANGER,
         yes=True,
     )
     assert _one(db_engine, _press(STRANGER, data)).outgoing == ()
@@ -176,7 +178,11 @@ def test_commands_for_another_bot_in_the_chat_are_left_alone(db_engine, bots) ->
 def test_status_shows_position_unrealised_pnl_and_heartbeat(db_engine, bots) -> None:
     alpha = bots["alpha"]
     save_position(
-        db_engine, alpha, "BTC/USDT", size=Decimal("0.5"), avg_price=Decimal("40000"),
+        db_engine,
+        alpha,
+        "BTC/USDT",
+        size=Decimal("0.5"),
+        avg_price=Decimal("40000"),
         cash=Decimal("100"),
     )
     with db_engine.begin() as connection:
@@ -271,8 +277,21 @@ def test_bad_input_gets_a_clear_answer(db_engine, bots, command: str, answer: st
 
 def test_help_lists_every_command(db_engine, bots) -> None:
     text_ = _say(db_engine, ALICE, "/help")
-    for word in ("status", "profit", "balance", "trades", "daily", "performance", "health",
-                 "stop", "start", "pause", "resume", "forceexit", "reload"):
+    for word in (
+        "status",
+        "profit",
+        "balance",
+        "trades",
+        "daily",
+        "performance",
+        "health",
+        "stop",
+        "start",
+        "pause",
+        "resume",
+        "forceexit",
+        "reload",
+    ):
         assert f"/{word}" in text_
     assert "admin" in _say(db_engine, ADMIN, "/help")
 

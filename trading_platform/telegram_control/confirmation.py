@@ -70,10 +70,6 @@ def button_data(secret: bytes, confirmation: Confirmation, user_id: int, *, yes:
     return data
 
 
-def is_confirmation_data(data: str | None) -> bool:
-    return bool(data) and data.count("|") == 5 and data[:2] in ("y|", "n|")  # type: ignore[index]
-
-
 def read_press(secret: bytes, data: str, user_id: int, now: float) -> tuple[bool, Confirmation]:
     """(yes?, the request) of a press by ``user_id``, or :class:`ConfirmationRefused`."""
     parts = data.split("|")

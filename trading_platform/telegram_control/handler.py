@@ -253,17 +253,21 @@ def _read(context: Context, operator: Operator, command: Command) -> str:
 
 # -- act commands ----------------------------------------------------------------------------
 def _results_text(results: Sequence[ActionResult]) -> str:
-    return "\n".join(
-        f"{result.bot_name} (#{result.bot_id}): {result.text}"
-        + ("" if result.ok else " (not done)")
-        for result in results
-    ) or "No bot was concerned."
+    return (
+        "\n".join(
+            f"{result.bot_name} (#{result.bot_id}): {result.text}"
+            + ("" if result.ok else " (not done)")
+            for result in results
+        )
+        or "No bot was concerned."
+    )
 
 
 def _summary(results: Sequence[ActionResult]) -> str:
-    return "; ".join(
-        f"#{r.bot_id} {'ok' if r.ok else 'failed'}: {r.text}" for r in results
-    )[:300] or "no bot"
+    return (
+        "; ".join(f"#{r.bot_id} {'ok' if r.ok else 'failed'}: {r.text}" for r in results)[:300]
+        or "no bot"
+    )
 
 
 def _act(context: Context, operator: Operator, update: Incoming, command: Command) -> Handled:
@@ -326,7 +330,9 @@ def _press(context: Context, operator: Operator, update: Incoming) -> Handled:
     data = update.callback_data or ""
     what = f"button {data[:40]}"
     try:
-        yes, request = confirmation.read_press(context.secret, data, update.user_id, context.clock())
+        yes, request = confirmation.read_press(
+            context.secret, data, update.user_id, context.clock()
+        )
     except confirmation.ConfirmationRefused as exc:
         return Handled(
             (AnswerButton(update.callback_id, str(exc), alert=True),),

@@ -191,7 +191,12 @@ async def _send(bot: Any, message: Outgoing, report: PollReport) -> bool:
             markup = None
             if message.buttons:
                 markup = InlineKeyboardMarkup(
-                    [[InlineKeyboardButton(text, callback_data=data) for text, data in message.buttons]]
+                    [
+                        [
+                            InlineKeyboardButton(text, callback_data=data)
+                            for text, data in message.buttons
+                        ]
+                    ]
                 )
             await bot.send_message(chat_id=message.chat_id, text=message.text, reply_markup=markup)
         elif isinstance(message, Edit):

@@ -199,9 +199,7 @@ def balance(engine: Engine, bots: Sequence[BotView]) -> str:
         if perf is None:
             continue
         total += perf.equity
-        lines.append(
-            f"{_label(bot)}: equity {money(perf.equity)} (cash {money(perf.balance)})"
-        )
+        lines.append(f"{_label(bot)}: equity {money(perf.equity)} (cash {money(perf.balance)})")
     lines.append(f"Total equity: {money(total)}")
     return fit(lines)
 
@@ -231,7 +229,10 @@ def trades(engine: Engine, bots: Sequence[BotView], count: int = DEFAULT_TRADES)
 
 
 def daily(
-    engine: Engine, bots: Sequence[BotView], days: int = DEFAULT_DAYS, now: dt.datetime | None = None
+    engine: Engine,
+    bots: Sequence[BotView],
+    days: int = DEFAULT_DAYS,
+    now: dt.datetime | None = None,
 ) -> str:
     """Realised P&L per UTC day over the last ``days`` days (P&L of sells minus every fee,
     the definition of ``bot_performance``), summed over the bots; days without trades show 0."""
@@ -242,8 +243,9 @@ def daily(
     start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
     with engine.connect() as connection:
         rows = connection.execute(
-            select(TradingTrade.executed_at, TradingTrade.side, TradingTrade.pnl, TradingTrade.fee)
-            .where(
+            select(
+                TradingTrade.executed_at, TradingTrade.side, TradingTrade.pnl, TradingTrade.fee
+            ).where(
                 TradingTrade.bot_id.in_([bot.id for bot in bots]),
                 TradingTrade.executed_at >= start,
             )
@@ -319,8 +321,7 @@ def health(
     ]
     counts = health_rules.counts(rows)
     lines = [
-        f"{counts['healthy']} healthy, {counts['unhealthy']} unhealthy, "
-        f"{counts['stopped']} stopped"
+        f"{counts['healthy']} healthy, {counts['unhealthy']} unhealthy, {counts['stopped']} stopped"
     ]
     for row in rows:
         if not row.enabled:
