@@ -103,7 +103,7 @@ def test_a_stranger_gets_nothing(db_engine, alpha, telegram) -> None:
     telegram.inject_message(STRANGER, "/status")
     telegram.inject_message(STRANGER, "/stop alpha")
     report = _poll(db_engine, telegram, None)
-    assert report.handled == 2
+    assert report.handled == 2 and report.unknown_users == [STRANGER, STRANGER]
     assert telegram.messages == []
     assert _enabled(db_engine, alpha) is True
 

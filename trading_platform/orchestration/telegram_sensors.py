@@ -63,6 +63,12 @@ def telegram_commands_sensor(
         f"skipped={report.skipped} answered={report.answered} "
         f"send_failures={len(report.send_failures)}"
     )
+    if report.unknown_users:
+        ids = ", ".join(str(user) for user in sorted(set(report.unknown_users)))
+        context.log.warning(
+            f"Telegram: refused {len(report.unknown_users)} update(s) from unknown Telegram "
+            f"user(s) {ids}: set users.telegram_user_id to let one in"
+        )
     if report.send_failures:
         context.log.warning(f"{summary}; last: {report.send_failures[-1]}")
     cursor = None if report.next_offset is None else str(report.next_offset)

@@ -55,6 +55,8 @@ class PollReport:
     skipped: int = 0
     answered: int = 0
     send_failures: list[str] = field(default_factory=list)
+    #: Telegram user ids refused as unknown (for the tick's log: how an admin learns an id)
+    unknown_users: list[int] = field(default_factory=list)
     #: the token, to take out of every problem recorded (never printed)
     token: str = field(default="", repr=False)
 
@@ -144,7 +146,9 @@ async def _poll(
                 results = await asyncio.to_thread(handle_batch, context, incoming)
                 report.handled += len(results)
                 report.skipped += len(incoming) - len(results)
-                for _update, outcome in results:
+                for update, outcome in results:
+                    if outcome.actor and outcome.actor.startswith("telegram:unknown:"):
+                        report.unknown_users.append(update.user_id)
                     for message in outcome.outgoing:
                         await _send(bot, message, report)
             await _answer_finished(bot, engine, report)
