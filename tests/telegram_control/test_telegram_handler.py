@@ -358,6 +358,10 @@ def test_cancel_does_nothing(db_engine, bots) -> None:
 def test_forceexit_makes_one_command_however_often_confirmed_and_is_answered_once(
     db_engine, bots
 ) -> None:
+    with db_engine.begin() as connection:  # only a running bot takes a force exit
+        connection.execute(
+            update(TradingBot).where(TradingBot.id == bots["alpha"]).values(status="running")
+        )
     request, question = _ask(db_engine, ALICE, "/forceexit alpha")
     (_, yes), _ = question.buttons
     edit, _answer = _one(db_engine, _press(ALICE, yes)).outgoing
