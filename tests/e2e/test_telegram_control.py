@@ -121,3 +121,29 @@ def test_stop_asks_and_stops_a_running_bot_only_after_the_button(platform, teleg
     platform.wait_for(lambda: telegram.calls("editMessageText"), 60, "the answer to the press")
     platform.wait_for(lambda: platform.bot(bot_id).status == "stopped", 90, "the bot stopped")
     assert not platform.bot(bot_id).enabled
+
+
+def test_forceexit_round_trip_answers_the_result(platform, telegram, users) -> None:
+    bot_id = platform.insert_bot("tg-exit", user_id=users["alice"])
+    platform.wait_for(lambda: platform.bot(bot_id).status == "running", 120, "running")
+    before = len(telegram.replies_to(ALICE))
+    telegram.inject_message(ALICE, "/forceexit tg-exit")
+    question_text = _reply(platform, telegram, ALICE, before + 1)
+    assert question_text.startswith(f"Force exit tg-exit (#{bot_id})?")
+    (question,) = [m for m in telegram.messages if m["text"] == question_text]
+    (_, yes), _cancel = TelegramStub.buttons(question)
+    edits = len(telegram.calls("editMessageText"))
+    telegram.press_button(ALICE, yes, message=question)
+    platform.wait_for(
+        lambda: len(telegram.calls("editMessageText")) > edits, 60, "the answer to the press"
+    )
+    requested = telegram.calls("editMessageText")[edits].params["text"]
+    assert "force exit requested" in requested and "I will tell you" in requested
+    result = _reply(platform, telegram, ALICE, before + 2)  # sent when the bot has done it
+    assert result.startswith(f"/forceexit tg-exit (#{bot_id}): done: ")
+    with platform.engine.connect() as connection:
+        command = connection.execute(
+            text("SELECT status, answered_at FROM bot_commands WHERE bot_id = :id"),
+            {"id": bot_id},
+        ).one()
+    assert command.status == "done" and command.answered_at is not None
