@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-export TRADING_HOME ?= $(CURDIR)/var
-export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+# No TRADING_HOME or DAGSTER_HOME here: `make run` is `trading-platform run`, with the CLI's
+# defaults (TRADING_HOME=~/.trading_platform, DAGSTER_HOME=./dagster_home), so the README's
+# `trading-platform bots list` in a fresh shell sees the database `make run` created.
 
 .PHONY: run test lint bench clean
 
@@ -19,11 +20,11 @@ run: $(STAMP)
 
 # The suite mostly waits on Dagster processes and exchanges, so it runs in 3 workers; a test
 # module (an end-to-end module: a module and backend) stays on one worker, for its module
-# fixtures (see tests/conftest.py).
+# fixtures (see tests/conftest.py), and the longest units go first (hence no xdist reorder).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 3 --dist loadgroup
+	$(BIN)/pytest -q -n 3 --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/backtest_overhead.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV)

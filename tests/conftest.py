@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.xdist_groups import group_name
+from tests.support.xdist_groups import group_name, longest_first
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import upgrade
 
@@ -83,11 +83,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Work units for ``pytest-xdist --dist loadgroup``: every test of a module shares its
     module-scoped fixtures, so a module is one unit, except that an end-to-end module is
     one unit per backend (each backend starts its own platform), so the SQLite and
-    PostgreSQL halves of the slowest modules run on different workers at once."""
+    PostgreSQL halves of the slowest modules run on different workers at once.  The items
+    are then ordered longest unit first (:func:`~tests.support.xdist_groups.longest_first`)."""
+    groups, e2e = [], []
     for item in items:
         module = item.module.__name__ if item.module is not None else item.nodeid
         callspec = getattr(item, "callspec", None)
         backend = None
-        if item.get_closest_marker("e2e") is not None and callspec is not None:
+        is_e2e = item.get_closest_marker("e2e") is not None
+        if is_e2e and callspec is not None:
             backend = callspec.params.get("backend") or callspec.params.get("platform")
-        item.add_marker(pytest.mark.xdist_group(group_name(module, backend)))
+        group = group_name(module, backend)
+        item.add_marker(pytest.mark.xdist_group(group))
+        groups.append(group)
+        e2e.append(is_e2e)
+    items[:] = [items[index] for index in longest_first(groups, e2e)]

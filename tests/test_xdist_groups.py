@@ -2,7 +2,7 @@
 
 from xdist.scheduler.loadgroup import LoadGroupScheduling
 
-from tests.support.xdist_groups import group_name
+from tests.support.xdist_groups import group_name, longest_first
 
 
 def _unit(test_id: str, group: str) -> str:
@@ -24,3 +24,19 @@ def test_each_module_and_backend_is_one_unit() -> None:
 def test_a_plain_module_is_one_unit() -> None:
     group = group_name("tests.db.test_bots")
     assert _unit("tests/db/test_bots.py::test_x[postgresql]", group) == group
+
+
+def test_end_to_end_groups_come_first_each_group_together_in_order() -> None:
+    groups = ["unit.a", "unit.a", "unit.a", "e2e.x-sqlite", "e2e.x-sqlite", "unit.b"]
+    groups += ["e2e.y-pg", "e2e.y-pg", "e2e.y-pg", "e2e.x-pg"]
+    is_e2e = [g.startswith("e2e") for g in groups]
+    order = longest_first(groups, is_e2e)
+    assert sorted(order) == list(range(len(groups)))
+    assert [groups[i] for i in order] == [
+        "e2e.y-pg", "e2e.y-pg", "e2e.y-pg",
+        "e2e.x-sqlite", "e2e.x-sqlite",
+        "e2e.x-pg",
+        "unit.a", "unit.a", "unit.a",
+        "unit.b",
+    ]  # fmt: skip
+    assert [i for i in order if groups[i] == "unit.a"] == [0, 1, 2]

@@ -44,6 +44,8 @@ def platform_resources() -> dict[str, ConfigurableResource]:
                 restart_backoff_max_seconds=EnvVar("TRADING_RESTART_BACKOFF_MAX_SECONDS"),
                 stale_heartbeat_factor=EnvVar("TRADING_STALE_HEARTBEAT_FACTOR"),
                 notification_backoff_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_SECONDS"),
+                notification_backoff_max_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS"),
+                activity_summary_seconds=EnvVar("TRADING_ACTIVITY_SUMMARY_SECONDS"),
                 telegram_poll_seconds=EnvVar("TRADING_TELEGRAM_POLL_SECONDS"),
             )
         ),

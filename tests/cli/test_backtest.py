@@ -146,3 +146,47 @@ def test_the_operator_may_backtest_a_file_outside_the_data_dirs(
     _csv(tmp_path, "\n".join(lines) + "\n")
     result = invoke("backtest", "--strategy", "sma_cross", "--data", "bars.csv", "--json")
     assert result.exit_code == 0, result.output
+
+
+def _trading_csv(tmp_path: Path, name: str) -> Path:
+    days = [date(2024, 1, 1) + timedelta(days=n) for n in range(120)]
+    rows = [
+        f"{d},{100 + n % 17},{102 + n % 17},{99 + n % 17},{101 + n % 17},1000"
+        for n, d in enumerate(days)
+    ]
+    path = tmp_path / name
+    path.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_file_backtest_is_named_after_the_file_unless_told(invoke, tmp_path) -> None:
+    index = _trading_csv(tmp_path, "^GSPC.csv")
+    result = invoke("backtest", "--strategy", "sma_cross", "--data", str(index), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["symbol"] == "^GSPC"
+    summary = invoke("backtest", "--strategy", "sma_cross", "--data", str(index))
+    assert "sma_cross on ^GSPC 1d" in summary.output and "BTC/USDT" not in summary.output
+    told = invoke(
+        "backtest", "--strategy", "sma_cross", "--data", str(index), "--symbol", "SPX", "--json"
+    )
+    assert json.loads(told.output)["symbol"] == "SPX"
+    demo = invoke("backtest", "--strategy", "sma_cross", "--json")
+    assert json.loads(demo.output)["symbol"] == "BTC/USDT"
+
+
+def test_a_bots_backtest_on_a_file_keeps_the_bots_symbol(invoke, db_engine, tmp_path) -> None:
+    invoke("bots", "add", "delta", "--strategy", "sma_cross", "--symbol", "ETH/USDT")
+    data = _trading_csv(tmp_path, "prices.csv")
+    result = invoke(
+        "backtest", "--strategy", "sma_cross", "--data", str(data), "--bot", "delta", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["symbol"] == "ETH/USDT"
+
+
+def test_a_symbol_label_with_a_control_character_is_refused(invoke, tmp_path) -> None:
+    data = _trading_csv(tmp_path, "prices.csv")
+    result = invoke(
+        "backtest", "--strategy", "sma_cross", "--data", str(data), "--symbol", "SP\x1bX"
+    )
+    expect_error(result, "symbol: contains the control character U+001B")

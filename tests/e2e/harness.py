@@ -119,6 +119,8 @@ class Platform:
                 TRADING_RESTART_BACKOFF_SECONDS="1",
                 TRADING_RESTART_BACKOFF_MAX_SECONDS="4",
                 TRADING_NOTIFICATION_BACKOFF_SECONDS="1",
+                TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS="4",
+                TRADING_ACTIVITY_SUMMARY_SECONDS="4",
             )
         if self.dagster_postgres:
             env.update(self.dagster_postgres)
@@ -237,6 +239,7 @@ class Platform:
         """What the platform is doing: runs, bots, recent status events, load, logs."""
         lines = [f"--- load average {os.getloadavg()} ---", "--- runs (newest first) ---"]
         now = time.time()
+        failures_shown = 0
         with self.instance() as instance:
             for record in instance.get_run_records(limit=25):
                 run = record.dagster_run
@@ -254,6 +257,14 @@ class Platform:
                             f"    {dt.datetime.fromtimestamp(entry.timestamp, dt.UTC):%H:%M:%S} "
                             f"{entry.dagster_event_type} {entry.message[:160]!r}"
                         )
+                elif run.status.value == "FAILURE" and failures_shown < 2:
+                    # why the newest runs failed: the step's or the run's failure message
+                    failures_shown += 1
+                    for entry in instance.all_logs(run.run_id):
+                        event = entry.dagster_event
+                        if event is not None and (event.is_step_failure or event.is_job_failure):
+                            error = getattr(event.event_specific_data, "error", None)
+                            lines.append(f"    {event.event_type_value}: {_cause(error, entry)}")
         lines.append("--- bots ---")
         for bot in get_bots(self.engine):
             beat = bot.last_heartbeat
@@ -404,3 +415,14 @@ def _processes() -> str:
     lines = table.splitlines()
     keep = [line[:200] for line in lines[1:] if "dagster" in line or "<defunct>" in line]
     return "\n".join(lines[:1] + keep)
+
+
+def _cause(error: Any, entry: Any) -> str:
+    """A failure's messages down its cause chain, and where the deepest one was raised."""
+    if error is None:
+        return repr(entry.message[:400])
+    messages, deepest = [], error
+    while error is not None:
+        messages.append(error.message.strip()[:300])
+        deepest, error = error, error.cause
+    return " <- ".join(messages) + " at " + "".join(deepest.stack[-2:]).strip()[-400:]

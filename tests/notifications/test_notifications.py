@@ -167,6 +167,25 @@ def test_a_message_that_keeps_failing_ends_failed_with_the_reason(
     assert "Telegram unavailable" in row.last_error
 
 
+def test_retry_delays_double_up_to_the_longest(db_engine, bot_with_owner, telegram, smtp) -> None:
+    enqueue(db_engine, messages.bot_error("n", "X", "y"), bot_id=bot_with_owner, dedupe_key="b")
+    telegram.faults.extend([500] * 5)
+    now = dt.datetime.now(dt.UTC)
+    delays = []
+    for attempt in range(5):
+        before = dt.datetime.now(dt.UTC)
+        dispatch_pending(
+            db_engine,
+            _senders(telegram, smtp),
+            now=now + dt.timedelta(hours=attempt),
+            backoff_seconds=1.0,
+            backoff_max_seconds=4.0,
+        )
+        row = next(r for r in _rows(db_engine) if r.channel == Channel.TELEGRAM)
+        delays.append(round((row.next_attempt_at - before).total_seconds()))
+    assert delays == [1, 2, 4, 4, 4]
+
+
 def test_a_wrong_token_fails_permanently_without_leaking_it(
     db_engine, bot_with_owner, telegram, smtp
 ) -> None:

@@ -72,7 +72,7 @@ def test_unset_variables_leave_the_documented_defaults() -> None:
         policy = settings.policy()
         assert (policy.backoff_seconds, policy.backoff_max_seconds) == (10.0, 300.0)
         assert policy.stale_heartbeat_factor == 3.0
-        assert settings.notification_backoff() == 5.0
+        assert settings.notification_backoff() == (5.0, 600.0)
         assert settings.strategy_paths == ""
         assert resources.bot_database.url is None  # SQLite under TRADING_HOME
         assert resources.telegram.sender() is None  # off without a token
@@ -83,6 +83,7 @@ def test_set_variables_reach_the_settings(monkeypatch) -> None:
     monkeypatch.setenv("TRADING_RESTART_BACKOFF_SECONDS", "0.5")
     monkeypatch.setenv("TRADING_STALE_HEARTBEAT_FACTOR", "4")
     monkeypatch.setenv("TRADING_NOTIFICATION_BACKOFF_SECONDS", "1")
+    monkeypatch.setenv("TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS", "4")
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:T")
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9/bot")
     monkeypatch.setenv("SMTP_HOST", "mail.example.invalid")
@@ -91,7 +92,7 @@ def test_set_variables_reach_the_settings(monkeypatch) -> None:
     with build_resources(platform_resources()) as resources:
         policy = resources.platform_settings.policy()
         assert policy.backoff_seconds == 0.5 and policy.stale_heartbeat_factor == 4.0
-        assert resources.platform_settings.notification_backoff() == 1.0
+        assert resources.platform_settings.notification_backoff() == (1.0, 4.0)
         assert resources.telegram.sender().base_url == "http://127.0.0.1:9/bot"
         email = resources.email.sender()
         assert (email.host, email.port, email.sender) == (

@@ -11,6 +11,11 @@ config is written by its owner but the file is read by the platform and the erro
 to that owner.  So the directory of the named file is added to the data directories for
 this one command (a relative ``--data`` is relative to the working directory, as a shell
 user expects, not to the first data directory).  Errors quote no file contents anyway.
+
+The symbol of a backtest on a file is a label: it names the market in the output and in
+the rows ``--bot`` records, and nothing is asked of an exchange by it.  So it defaults to the
+file's name (``^GSPC.csv`` is ``^GSPC``; a stock index printed as BTC/USDT misled), or to the
+bot's symbol with ``--bot``, and need not be ``BASE/QUOTE``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from trading_platform.cli.common import (
 )
 from trading_platform.cli.render import print_backtest_summary
 from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
+from trading_platform.config_limits import check_text
 from trading_platform.contract import Mode
 from trading_platform.engine.backtest import BacktestResult, run_backtest
 from trading_platform.feeds.data_dirs import data_dirs
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PROGRESS_AFTER_SECONDS = 2.0
+#: the generated demo series' market
+DEMO_SYMBOL = "BTC/USDT"
 
 # Option defaults are the config models' own, so `--help` shows what a bot row would get.
 _BROKER = BrokerConfig.model_fields
@@ -70,7 +78,11 @@ _PERIODS_PER_YEAR = BotConfig.model_fields["periods_per_year"].default
 @click.option("--stake", type=float, help="fixed size per order (default: 95 % of equity)")
 @click.option("--from", "start", help="first day (YYYY-MM-DD)")
 @click.option("--to", "end", help="last day (YYYY-MM-DD, inclusive)")
-@click.option("--symbol", default="BTC/USDT", show_default=True)
+@click.option(
+    "--symbol",
+    help="the market's name in the output (default: the data file's name without its "
+    "suffix; the bot's symbol with --bot; BTC/USDT for the demo series)",
+)
 @click.option("--timeframe", default="1d", show_default=True)
 @click.option(
     "--periods-per-year",
@@ -94,7 +106,7 @@ def backtest(
     stake: float | None,
     start: str | None,
     end: str | None,
-    symbol: str,
+    symbol: str | None,
     timeframe: str,
     periods_per_year: int,
     strategy_path: tuple[Path, ...],
@@ -116,13 +128,17 @@ def backtest(
     bot_id = None
     if bot_ref is not None:
         engine = open_engine(ctx)
-        bot_id = find_row(ctx, bot_ref).id
+        row = find_row(ctx, bot_ref)
+        bot_id = row.id
+        symbol = symbol or row.symbol
+    label = symbol or (data_path.stem if data_path is not None else DEMO_SYMBOL)
     config = validate_bot_config(
         name="cli-backtest",
         strategy=strategy,
         mode=Mode.BACKTEST,
         exchange="csv" if data_path is not None else "replay",
-        symbol=symbol,
+        # validated as a label below: the BASE/QUOTE rule is for markets an exchange serves
+        symbol=DEMO_SYMBOL,
         timeframe=timeframe,
         config={
             "params": params or {},
@@ -135,6 +151,7 @@ def backtest(
         bot_id=bot_id,
         data_dirs=allowed,
     )
+    config = config.model_copy(update={"symbol": check_text(label.strip(), "symbol")})
     frame = historical_frame(config, allowed)
     if as_json:
         result = run_backtest(config, registry, frame=frame, database=engine)

@@ -6,6 +6,7 @@ a change of layout touches one file.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from trading_platform.cli.common import console
+from trading_platform.cli.layout import Column, age, fitted_table, short_time
 from trading_platform.db.bots import BotRow
+from trading_platform.db.types import utcnow
 from trading_platform.strategy_handler import StrategyInfo
 
 if TYPE_CHECKING:
@@ -32,34 +35,39 @@ def row_json(row: BotRow) -> dict[str, Any]:
     return data
 
 
-def print_bots(rows: Iterable[BotRow]) -> None:
+#: ``bots list``: in a narrow terminal the market goes first, then the strategy; name,
+#: state and heartbeat always stay (``bots show NAME`` has everything)
+BOT_COLUMNS = (
+    Column("id", justify="right"),
+    Column("name", fold=True),
+    Column("on"),
+    Column("mode"),
+    Column("status"),
+    Column("heartbeat"),
+    Column("restarts", justify="right", drop=1),
+    Column("strategy", drop=2),
+    Column("market", drop=3),
+)
+
+
+def print_bots(rows: Iterable[BotRow], now: dt.datetime | None = None) -> None:
     """Desired and observed state side by side: the question an operator asks first."""
-    table = Table(
-        "id",
-        "name",
-        "enabled",
-        "strategy",
-        "mode",
-        "exchange",
-        "symbol",
-        "status",
-        "last heartbeat",
-        "restarts",
-    )
-    for row in rows:
-        table.add_row(
+    now = now or utcnow()
+    cells = [
+        (
             str(row.id),
             row.name,
             "yes" if row.enabled else "no",
-            row.strategy or "",
             row.mode or "",
-            row.exchange or "",
-            row.symbol or "",
             row.status,
-            row.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S") if row.last_heartbeat else "-",
+            age(row.last_heartbeat, now),
             str(row.restart_count),
+            row.strategy or "",
+            f"{row.exchange or ''} {row.symbol or ''}".strip(),
         )
-    console.print(table)
+        for row in rows
+    ]
+    console.print(fitted_table(console, BOT_COLUMNS, cells))
 
 
 def info_json(info: StrategyInfo) -> dict[str, Any]:
@@ -123,29 +131,34 @@ def print_backtest_summary(result: BacktestResult) -> None:
         console.print(_trades_table(result))
 
 
+#: the last trades of a backtest: in a narrow terminal the fee goes first, then the logic
+#: labels (``--json`` has them all)
+TRADE_COLUMNS = (
+    Column("entry"),
+    Column("exit"),
+    Column("size", justify="right"),
+    Column("entry price", justify="right"),
+    Column("exit price", justify="right"),
+    Column("P&L", justify="right"),
+    Column("exit logic", fold=True, drop=1),
+    Column("entry logic", fold=True, drop=2),
+    Column("fee", justify="right", drop=3),
+)
+
+
 def _trades_table(result: BacktestResult) -> Table:
-    trades = Table(
-        "entry",
-        "exit",
-        "size",
-        "entry price",
-        "exit price",
-        "fee",
-        "P&L",
-        "entry logic",
-        "exit logic",
-        title="last trades",
-    )
-    for trade in result.trades[-10:]:
-        trades.add_row(
-            f"{trade.entry_time:%Y-%m-%d %H:%M}",
-            f"{trade.exit_time:%Y-%m-%d %H:%M}",
+    cells = [
+        (
+            short_time(trade.entry_time),
+            short_time(trade.exit_time),
             f"{trade.size:.6g}",
             _num(trade.entry_price),
             _num(trade.exit_price),
-            _num(trade.fee),
             _num(trade.pnl_net),
-            trade.entry_logic or "",
             trade.exit_logic or "",
+            trade.entry_logic or "",
+            _num(trade.fee),
         )
-    return trades
+        for trade in result.trades[-10:]
+    ]
+    return fitted_table(console, TRADE_COLUMNS, cells, title="last trades")

@@ -41,8 +41,9 @@ class PlatformGroup(click.Group):
             if "no such table" in str(exc) or "does not exist" in str(exc):
                 raise PlatformError(
                     f"the bot database {shown} has no platform tables: run "
-                    "`trading-platform db upgrade`, or point TRADING_HOME (make run uses ./var) "
-                    "or TRADING_DATABASE_URL at the platform's database"
+                    "`trading-platform db upgrade`, or point TRADING_HOME (default "
+                    "~/.trading_platform, as `make run` uses) or TRADING_DATABASE_URL at the "
+                    "platform's database"
                 ) from None
             raise PlatformError(f"the bot database {shown} failed: {exc.orig}") from None
 

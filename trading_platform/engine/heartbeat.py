@@ -49,6 +49,9 @@ class Beating(Protocol):
 
     def unrealized_pnl(self) -> float: ...
 
+    def report_activity(self) -> None:
+        """The periodic activity summary, if one is due (the heartbeat is the run's clock)."""
+
 
 def _finite(number: float | None) -> float | None:
     """The heartbeat reads Cerebro's lines from another thread: while a live feed waits for its
@@ -80,6 +83,7 @@ class Heartbeat(threading.Thread):
             total_pnl=_finite(self.total_pnl(value)) if with_balance and value else None,
             feed_problem=self.bot.feed_problem,
         )
+        self.bot.report_activity()
 
     def total_pnl(self, value: float) -> float:
         """Simulated bots: equity minus the configured starting cash (their cash survives

@@ -9,16 +9,20 @@ import backtrader as bt
 from sqlalchemy import Engine
 
 from trading_platform.db.positions import get_position
+from trading_platform.engine.activity import Activity, ActivityLog
 from trading_platform.feeds.staleness import stale_bar_reason
 
 log = logging.getLogger(__name__)
+
+
+HISTORY_BAR = "the bar is history or a late catch-up bar"
 
 
 def refusal(feed: Any) -> str | None:
     """Why no order may be placed on ``feed``'s current bar, or None: the same rules as the
     live broker's, so a paper bot never fills at a price a live one would refuse."""
     if feed is not None and not getattr(feed, "live", True):
-        return "the bar is history or a late catch-up bar"
+        return HISTORY_BAR
     return stale_bar_reason(feed)
 
 
@@ -31,12 +35,15 @@ class PaperBroker(bt.brokers.BackBroker):
     (:mod:`~trading_platform.feeds.staleness`).
     """
 
-    params = (("feed", None),)
+    params = (("feed", None), ("activity", None))
 
     def submit(self, order: bt.Order, check: bool = True) -> bt.Order:
         why = refusal(self.p.feed)
         if why is not None:
             log.debug("paper order refused: %s", why)
+            activity: ActivityLog | None = self.p.activity
+            if activity is not None and why == HISTORY_BAR:  # a stale one reported itself
+                activity.incident(Activity.REFUSAL, f"order refused: {why}")
             order.reject(self)
             self.notify(order)
             return order

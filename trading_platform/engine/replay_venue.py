@@ -55,7 +55,7 @@ class ReplayVenue:
     def connect(self) -> tuple[QueueFeed, bt.BrokerBase]:
         config = self.run.config
         feed, self._publisher = replay_feed(market_for(config), config.data.history_bars)
-        return feed, PaperBroker(feed=feed)
+        return feed, PaperBroker(feed=feed, activity=self.run.activity)
 
     def restore(self, cerebro: bt.Cerebro) -> bool:
         restore_paper_state(cerebro, self.run.database, self.run.bot_id, self.run.config.symbol)

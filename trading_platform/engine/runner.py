@@ -20,7 +20,10 @@ run launched from a stale tick) never trades the account, nor reports its balanc
 It knows nothing of Dagster: an orchestrator cancels it by raising a ``BaseException`` that
 is not an ``Exception`` (Dagster's ``DagsterExecutionInterruptedError``, or
 ``KeyboardInterrupt``) in the thread waiting in :meth:`BotRunner.run_until_interrupted`, or by
-calling :meth:`BotRunner.request_stop` from another thread.
+calling :meth:`BotRunner.request_stop` from another thread.  What the bot does (status
+changes, incidents, fills, a periodic summary) it reports on the activity logger
+(:mod:`~trading_platform.engine.activity`); the waiting thread's ``on_wait`` lets the
+orchestrator forward those entries from its own thread.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from trading_platform.db.leases import (
     renew_lease,
 )
 from trading_platform.db.status import update_bot_status
+from trading_platform.engine.activity import DEFAULT_SUMMARY_SECONDS, Activity, ActivityLog
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.heartbeat import Heartbeat
@@ -106,6 +110,7 @@ class BotRunner:
         run_id: str,
         incarnation: int = 0,
         venue_factory: VenueFactory = venue_for,
+        summary_seconds: float = DEFAULT_SUMMARY_SECONDS,
     ) -> None:
         if config.bot_id is None:
             raise ValueError("a bot run needs a bot id")
@@ -129,6 +134,8 @@ class BotRunner:
         self.lease: Lease | None = None
         #: why this run lost its lease; it writes nothing of the bot's any more
         self.fenced: str | None = None
+        #: what the run reports of itself (status changes, incidents, fills, summaries)
+        self.activity = ActivityLog(self.bot_id, summary_seconds=summary_seconds)
 
     # -- control from other threads -------------------------------------------------------
     def request_stop(self) -> None:
@@ -198,8 +205,8 @@ class BotRunner:
             why = self.fenced or "no lease held"
             log.info("bot %s: not recording %s (%s): %s", self.bot_id, status, reason, why)
             return False
-        self.current_status = status
-        return update_bot_status(
+        before, self.current_status = self.current_status, status
+        written = update_bot_status(
             self.database,
             self.bot_id,
             status,
@@ -207,10 +214,25 @@ class BotRunner:
             run_id=self.run_id,
             **kwargs,  # type: ignore[arg-type]
         )
+        if written and before != status:
+            self.activity.status(str(before), str(status), reason)
+        return written
 
-    def note(self, reason: str) -> None:
-        """An audit row that keeps the current status (e.g. the data feed failing)."""
-        self.status(self.current_status, reason)
+    def note(self, reason: str, kind: Activity = Activity.INCIDENT) -> None:
+        """An audit row that keeps the current status (e.g. the data feed failing), and an
+        activity entry of ``kind``."""
+        if self.status(self.current_status, reason):
+            self.activity.incident(kind, reason, status=str(self.current_status))
+
+    def report_activity(self, final: bool = False) -> None:
+        """The periodic summary, when due (every heartbeat asks), or the run's last one."""
+        if final or self.activity.summary_due():
+            self.activity.summary(
+                bars=self.bars_seen(),
+                position=self.position_size(),
+                equity=self.latest_value(),
+                final=final,
+            )
 
     def report_feed_problem(self, problem: str | None) -> None:
         self.feed_problem = problem
@@ -220,7 +242,9 @@ class BotRunner:
             outbox.enqueue(self.database, message, bot_id=self.bot_id, dedupe_key=dedupe_key)
 
     # -- the run ----------------------------------------------------------------------------
-    def run_until_interrupted(self, grace_seconds: float = 60.0) -> RunOutcome:
+    def run_until_interrupted(
+        self, grace_seconds: float = 60.0, on_wait: Callable[[], object] | None = None
+    ) -> RunOutcome:
         """:meth:`run` on a thread of its own while this thread waits: how an orchestrator
         runs a bot.
 
@@ -230,6 +254,11 @@ class BotRunner:
         exception kept alive, so the bot could record neither its stop nor its position.
         Here it lands in a thread that only waits; the bot is cancelled cleanly (its writes
         finish, its position is saved, it ends ``stopped``), then the exception propagates.
+
+        ``on_wait`` is called in the waiting thread twice a second: the orchestrator's own
+        work for a running bot, in the orchestrator's thread (the Dagster op writes the bot's
+        activity entries to the run's event log there).  Its failures are logged, never
+        raised: a bot does not stop because its orchestrator's log is unavailable.
         """
         result: dict[str, Any] = {}
         # an Event, not Thread.join: a join interrupted by an exception can leave the thread
@@ -247,7 +276,11 @@ class BotRunner:
         threading.Thread(target=run, name=f"bot-{self.bot_id}", daemon=True).start()
         try:
             while not done.wait(0.5):
-                pass
+                if on_wait is not None:
+                    try:
+                        on_wait()
+                    except Exception:
+                        log.exception("bot %s: the orchestrator's on_wait failed", self.bot_id)
         except BaseException:
             self.cancel("run cancelled")
             done.wait(grace_seconds)
@@ -284,6 +317,7 @@ class BotRunner:
             return
         log.error("bot %s: %s", self.bot_id, why)
         self.fenced = why
+        self.activity.incident(Activity.LEASE_LOST, why)
         self.request_stop()
 
     def run(self) -> RunOutcome:
@@ -334,6 +368,7 @@ class BotRunner:
         finally:
             heartbeat.stop()
             self._shutdown()
+            self._final_summary()
         if self.fenced:
             raise LeaseLost(self.fenced)
         self.status(outcome.status, outcome.reason)
@@ -393,6 +428,7 @@ class BotRunner:
                 self.incarnation,
                 records_fills=venue.records_fills,
                 fence=self.fence,
+                activity=self.activity,
             )
             cerebro = build_cerebro(
                 self.config, strategy, feed, broker=broker, sink=self.sink, live=True
@@ -413,6 +449,12 @@ class BotRunner:
                 venue.stop()
         reason = self.cancelled or "stop requested"
         return RunOutcome(BotStatus.STOPPED, f"{reason}; position saved")
+
+    def _final_summary(self) -> None:
+        try:
+            self.report_activity(final=True)
+        except Exception:  # a figure unreadable at the very end must not hide the outcome
+            log.exception("bot %s: no final activity summary", self.bot_id)
 
     def _persist_position(self) -> None:
         if self.sink is not None and not self.fenced:

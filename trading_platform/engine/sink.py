@@ -19,6 +19,7 @@ from trading_platform.contract import Side
 from trading_platform.db.orders import Fence, write_ahead_order
 from trading_platform.db.positions import save_position
 from trading_platform.db.trades import link_fills_to_orders, record_trades
+from trading_platform.engine.activity import ActivityLog
 from trading_platform.engine.order_ids import client_order_id
 from trading_platform.engine.recorder import ClosedTrade, Fill
 from trading_platform.notifications import messages, outbox
@@ -36,6 +37,7 @@ class DatabaseSink:
         *,
         records_fills: bool = True,
         fence: Fence | None = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         assert config.bot_id is not None
         self.records_fills = records_fills
@@ -45,6 +47,7 @@ class DatabaseSink:
         self.run_id = run_id
         self.incarnation = incarnation
         self.fence = fence
+        self.activity = activity
         self.broker: bt.BrokerBase | None = None
         self.data: bt.feed.DataBase | None = None
         self._entry_price: float | None = None
@@ -62,6 +65,15 @@ class DatabaseSink:
             write_ahead_order(self.database, self.fence, **order)
             record_trades(self.database, [trade], fence=self.fence)
             link_fills_to_orders(self.database, self.bot_id, self.run_id)
+            if self.activity is not None:
+                self.activity.fill(
+                    side=fill.side,
+                    amount=fill.amount,
+                    price=fill.price,
+                    fee=fill.fee,
+                    pnl=fill.pnl,
+                    order=order_id,
+                )
         self.save_position()
         self._notify_fill(fill, order_id)
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trading_platform.config import BotConfig
+from trading_platform.engine.activity import Activity, ActivityLog
 from trading_platform.feeds.queue_feed import QueueFeed
 from trading_platform.notifications.messages import Message
 
@@ -39,8 +40,13 @@ class RunServices(Protocol):
         """The run's lease check, for every order and fill the venue writes (raises
         :class:`~trading_platform.db.leases.LeaseLost` once the lease was taken)."""
 
-    def note(self, reason: str) -> None:
-        """An audit row in ``bot_status_events`` that keeps the bot's status."""
+    def note(self, reason: str, kind: Activity = Activity.INCIDENT) -> None:
+        """An audit row in ``bot_status_events`` that keeps the bot's status, and an
+        activity entry of ``kind``."""
+
+    #: what the run reports of itself (fills, refusals: :mod:`~trading_platform.engine.
+    #: activity`)
+    activity: ActivityLog
 
     def report_feed_problem(self, problem: str | None) -> None:
         """Why the data feed is failing (every heartbeat writes it), None once it works."""

@@ -63,6 +63,7 @@ import backtrader as bt
 from trading_platform.contract import FINAL_ORDER_STATUSES, OrderStatus, Side
 from trading_platform.db.models import TradingOrder
 from trading_platform.db.types import to_decimal
+from trading_platform.engine.activity import Activity
 from trading_platform.exchanges.drift import DriftWatch
 from trading_platform.exchanges.ledger import (
     ExchangeFill,
@@ -337,7 +338,7 @@ class LiveBroker(bt.BrokerBase):
             return self._refuse(order, "the feed is still replaying history")
         too_old = stale_bar_reason(feed)
         if too_old is not None:
-            return self._refuse(order, too_old)
+            return self._refuse(order, too_old, report=False)  # the stale rule reported it
         if order.exectype not in (None, bt.Order.Market, bt.Order.Limit, bt.Order.Close):
             return self._refuse(order, "only market and limit orders are supported live")
         side = Side.BUY if order.isbuy() else Side.SELL
@@ -381,6 +382,7 @@ class LiveBroker(bt.BrokerBase):
         except OrderNotSent as exc:
             self.ledger.update(client_order_id, None, OrderStatus.REJECTED)
             log.warning("order %s refused by the exchange: %s", client_order_id, exc)
+            self._report_refusal(f"order {client_order_id} refused by the exchange: {exc}")
             return self._reject(order)
         self.tracked[client_order_id] = tracked
         if answer is None:
@@ -399,9 +401,15 @@ class LiveBroker(bt.BrokerBase):
             )
         return order
 
-    def _refuse(self, order: bt.Order, why: str) -> bt.Order:
+    def _refuse(self, order: bt.Order, why: str, report: bool = True) -> bt.Order:
         log.info("order refused: %s", why)
+        if report:
+            self._report_refusal(f"order refused: {why}")
         return self._reject(order)
+
+    def _report_refusal(self, text: str) -> None:
+        if self.ledger.activity is not None:
+            self.ledger.activity.incident(Activity.REFUSAL, text)
 
     def _reject(self, order: bt.Order) -> bt.Order:
         """Tell the strategy its order is rejected, as backtrader's brokers do."""

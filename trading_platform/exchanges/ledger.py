@@ -36,6 +36,7 @@ from trading_platform.db.orders import (
 )
 from trading_platform.db.trades import last_entry_logic, record_trade
 from trading_platform.db.types import to_decimal, utcnow
+from trading_platform.engine.activity import ActivityLog
 
 
 class MalformedAnswer(Exception):
@@ -139,8 +140,11 @@ class OrderLedger:
         run_id: str,
         symbol: str,
         fence: Fence | None = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.database = database
+        #: told of each fill recorded and each order refused (the run's activity entries)
+        self.activity = activity
         self.bot_id = bot_id
         self.run_id = run_id
         self.symbol = symbol
@@ -230,7 +234,7 @@ class OrderLedger:
                 status=OrderStatus.OPEN,
             )
             self._row_ids[client_order_id] = row_id
-        return record_trade(
+        new = record_trade(
             self.database,
             self.fence,
             bot_id=self.bot_id,
@@ -247,6 +251,17 @@ class OrderLedger:
             exit_logic=exit_logic,
             executed_at=fill.at,
         )
+        if new and self.activity is not None:
+            self.activity.fill(
+                side=side,
+                amount=fill.amount,
+                price=fill.price,
+                fee=fee_in_quote,
+                pnl=pnl,
+                order=client_order_id,
+                fill_id=fill.fill_id,
+            )
+        return new
 
     def entry_logic(self) -> str | None:
         """The logic of the buy that opened the position held now (put back on restart)."""

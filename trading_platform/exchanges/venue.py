@@ -24,6 +24,7 @@ import backtrader as bt
 from trading_platform.config import BotConfig
 from trading_platform.contract import ErrorKind, Mode
 from trading_platform.db.positions import get_position
+from trading_platform.engine.activity import Activity
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.order_ids import order_id_prefix
 from trading_platform.engine.paper import PaperBroker, restore_paper_state
@@ -82,7 +83,7 @@ class FeedHealth:
         self.outages += 1
         run, config = self.run, self.run.config
         run.report_feed_problem(why)
-        run.note(f"data feed unhealthy: {why}; retrying with backoff")
+        run.note(f"data feed unhealthy: {why}; retrying with backoff", Activity.FEED_DOWN)
         run.notify_error(
             messages.data_feed_failure(config.name, f"{config.exchange} {config.symbol}: {why}"),
             f"feed-down:{run.run_id}:{self.outages}",
@@ -90,7 +91,7 @@ class FeedHealth:
 
     def recovered(self) -> None:
         self.run.report_feed_problem(None)
-        self.run.note("data feed recovered; missed candles backfilled")
+        self.run.note("data feed recovered; missed candles backfilled", Activity.FEED_UP)
 
 
 class ExchangeVenue:
@@ -148,10 +149,10 @@ class ExchangeVenue:
             on_unhealthy=health.unhealthy,
             on_recovered=health.recovered,
             stale_grace_seconds=config.live.stale_grace_seconds,
-            on_stale_order=self.run.note,
+            on_stale_order=lambda why: self.run.note(why, Activity.REFUSAL),
         )
         if not self.live:
-            return feed, PaperBroker(feed=feed)
+            return feed, PaperBroker(feed=feed, activity=self.run.activity)
         private = make_client(config.exchange, self.credentials)
         with_retries(private.load_markets, f"markets of {config.exchange}", stop)
         self._broker = LiveBroker(
@@ -162,6 +163,7 @@ class ExchangeVenue:
                 self.run.run_id,
                 config.symbol,
                 fence=self.run.fence,
+                activity=self.run.activity,
             ),
             config.symbol,
             order_id_prefix(self.run.bot_id, self.run.incarnation),
@@ -176,19 +178,21 @@ class ExchangeVenue:
 
     def _incident(self, text: str) -> None:
         """Fills that do not add up (or add up again): audit row and notification."""
-        self._report(ErrorKind.FILLS_MISSING, f"fills:{self.run.run_id}", text)
+        self._report(ErrorKind.FILLS_MISSING, f"fills:{self.run.run_id}", text, Activity.FILLS)
 
     def _drift(self, text: str) -> None:
         """The running bot's books differ from the exchange (or the operator acknowledged
         it): audit row and notification; the broker keeps the marker in the database.
         Each is notified, even one worded as an earlier one of the run."""
         self._drifts += 1
-        self._report(ErrorKind.DRIFT, f"drift:{self.run.run_id}:{self._drifts}", text)
+        self._report(
+            ErrorKind.DRIFT, f"drift:{self.run.run_id}:{self._drifts}", text, Activity.DRIFT
+        )
 
-    def _report(self, kind: ErrorKind, key: str, text: str) -> None:
+    def _report(self, kind: ErrorKind, key: str, text: str, activity: Activity) -> None:
         run = self.run
         log.error("bot %s: %s", run.bot_id, text)
-        run.note(text)
+        run.note(text, activity)
         run.notify_error(
             messages.bot_error(run.config.name, kind, text),
             f"{key}:{hashlib.sha1(text.encode()).hexdigest()[:16]}",
@@ -223,7 +227,7 @@ class ExchangeVenue:
         corrections = recover(self._broker, saved_size, saved_price)
         for correction in corrections:
             log.warning("bot %s reconciled with the exchange: %s", run.bot_id, correction)
-            run.note(f"reconciled with the exchange: {correction}")
+            run.note(f"reconciled with the exchange: {correction}", Activity.RECONCILED)
         if corrections:
             run.notify_error(
                 messages.bot_error(run.config.name, ErrorKind.RECONCILED, "; ".join(corrections)),

@@ -46,8 +46,10 @@ class DispatchReport:
     reasons: list[str] = field(default_factory=list)
 
 
-def backoff(attempts: int, start: float = BACKOFF_SECONDS) -> float:
-    return min(start * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+def backoff(
+    attempts: int, start: float = BACKOFF_SECONDS, longest: float = BACKOFF_MAX_SECONDS
+) -> float:
+    return min(start * 2 ** max(attempts - 1, 0), longest)
 
 
 def _claim(engine: Engine, now: dt.datetime, limit: int) -> list[tuple[int, str, str, str, int]]:
@@ -143,13 +145,18 @@ def _retry_or_give_up(
     report: DispatchReport,
     max_attempts: int,
     backoff_seconds: float,
+    backoff_max_seconds: float,
 ) -> None:
     """A transient failure: try again later (``retry_after`` when the server gave one, else
     exponential backoff), or fail for good after ``max_attempts``."""
     if attempts >= max_attempts:
         _fail(engine, notification_id, f"gave up after {attempts} attempts: {exc}", report)
         return
-    delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, backoff_seconds)
+    delay = (
+        exc.retry_after
+        if exc.retry_after is not None
+        else backoff(attempts, backoff_seconds, backoff_max_seconds)
+    )
     _finish(
         engine,
         notification_id,
@@ -168,6 +175,7 @@ def dispatch_pending(
     limit: int = 100,
     max_attempts: int = MAX_ATTEMPTS,
     backoff_seconds: float = BACKOFF_SECONDS,
+    backoff_max_seconds: float = BACKOFF_MAX_SECONDS,
 ) -> DispatchReport:
     """One pass over the due messages; returns what happened.
 
@@ -197,7 +205,14 @@ def dispatch_pending(
             sender.send(address, text)
         except TransientError as exc:
             _retry_or_give_up(
-                engine, notification_id, attempts, exc, report, max_attempts, backoff_seconds
+                engine,
+                notification_id,
+                attempts,
+                exc,
+                report,
+                max_attempts,
+                backoff_seconds,
+                backoff_max_seconds,
             )
             paused.add(channel)
             continue

@@ -1,4 +1,9 @@
-"""``bot_run``: one long-running op that runs one bot with the snapshot the sensor validated."""
+"""``bot_run``: one long-running op that runs one bot with the snapshot the sensor validated.
+
+What the bot does while it runs (fills, incidents, status changes, a summary every
+``TRADING_ACTIVITY_SUMMARY_SECONDS``) reaches the run's event log through
+:class:`~trading_platform.orchestration.activity_log.EventLogBridge`, written by this op's
+thread while it waits for the bot."""
 
 from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
@@ -6,6 +11,7 @@ from trading_platform.config import BotConfig
 from trading_platform.contract import RunTag
 from trading_platform.engine.errors import FatalBotError
 from trading_platform.engine.runner import BotRunner
+from trading_platform.orchestration.activity_log import EventLogBridge
 from trading_platform.orchestration.hooks import notify_op_failure
 from trading_platform.orchestration.resources import BotDatabase, PlatformSettings
 from trading_platform.orchestration.runs import RUN_BOT_OP, YES, BotRunConfig
@@ -53,16 +59,24 @@ def run_bot(
         bot_database.engine(),
         run_id=context.run_id,
         incarnation=config.incarnation,
+        summary_seconds=platform_settings.activity_summary(),
     )
+    assert bot.bot_id is not None  # the runner refuses a bot without an id
+    bridge = EventLogBridge(bot.bot_id)
     # A cancel arrives as DagsterExecutionInterruptedError (a BaseException) in this thread,
     # which only waits while the bot runs on its own: the runner stops Cerebro, lets its
     # writes finish, saves the position and records "stopped", then the error propagates.
-    try:
-        outcome = runner.run_until_interrupted()
-    except FatalBotError:
-        # tells trading_bots_sensor not to relaunch until the config changes
-        context.instance.add_run_tags(context.run_id, {RunTag.FATAL: YES})
-        raise
+    # The bot's activity entries are written here, in the op's thread, while it waits; the
+    # last ones (stopping, stopped, the final summary) once the bot has ended, however.
+    with bridge.attached():
+        try:
+            outcome = runner.run_until_interrupted(on_wait=lambda: bridge.drain(context.log))
+        except FatalBotError:
+            # tells trading_bots_sensor not to relaunch until the config changes
+            context.instance.add_run_tags(context.run_id, {RunTag.FATAL: YES})
+            raise
+        finally:
+            bridge.drain(context.log)
     context.log.info(f"bot {bot.bot_id} ended: {outcome.status} ({outcome.reason})")
 
 

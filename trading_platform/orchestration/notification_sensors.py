@@ -49,10 +49,12 @@ def notification_dispatcher(
         for sender in (telegram.sender(), email.sender())
         if sender is not None
     }
+    first, longest = platform_settings.notification_backoff()
     report = dispatch_pending(
         bot_database.engine(),
         senders,
-        backoff_seconds=platform_settings.notification_backoff(),
+        backoff_seconds=first,
+        backoff_max_seconds=longest,
     )
     summary = (
         f"notifications: sent={report.sent} retried={report.retried} failed={report.failed} "

@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from trading_platform.db.engine import cached_engine, database_url
+from trading_platform.engine.activity import DEFAULT_SUMMARY_SECONDS
 from trading_platform.notifications.senders import EmailSender, TelegramSender
 from trading_platform.orchestration.reconcile import Policy
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
@@ -66,6 +67,15 @@ class PlatformSettings(ConfigurableResource):
         default="5",
         description="TRADING_NOTIFICATION_BACKOFF_SECONDS: first retry delay of a message",
     )
+    notification_backoff_max_seconds: str = Field(
+        default="600",
+        description="TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS: longest retry delay of a message",
+    )
+    activity_summary_seconds: str = Field(
+        default=str(int(DEFAULT_SUMMARY_SECONDS)),
+        description="TRADING_ACTIVITY_SUMMARY_SECONDS: how often a running bot writes a "
+        "summary of what it did to its run's event log",
+    )
 
     telegram_poll_seconds: str = Field(
         default="3",
@@ -95,8 +105,22 @@ class PlatformSettings(ConfigurableResource):
             ),
         )
 
-    def notification_backoff(self) -> float:
-        return _number(self.notification_backoff_seconds, "TRADING_NOTIFICATION_BACKOFF_SECONDS")
+    def activity_summary(self) -> float:
+        seconds = _number(self.activity_summary_seconds, "TRADING_ACTIVITY_SUMMARY_SECONDS")
+        if seconds <= 0:
+            raise ValueError(
+                f"TRADING_ACTIVITY_SUMMARY_SECONDS: expected a positive number, found {seconds:g}"
+            )
+        return seconds
+
+    def notification_backoff(self) -> tuple[float, float]:
+        """The first and the longest retry delay of a message."""
+        return (
+            _number(self.notification_backoff_seconds, "TRADING_NOTIFICATION_BACKOFF_SECONDS"),
+            _number(
+                self.notification_backoff_max_seconds, "TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS"
+            ),
+        )
 
     def registry(self) -> StrategyRegistry:
         paths = [Path(p) for p in self.strategy_paths.split(os.pathsep) if p]
