@@ -124,6 +124,9 @@ def test_stop_asks_and_stops_a_running_bot_only_after_the_button(platform, teleg
 
 
 def test_forceexit_round_trip_answers_the_result(platform, telegram, users) -> None:
+    # the running bot's side of force exit (db/commands.py and the engine) comes with
+    # branch wt-ops; until it is merged no bot takes the command
+    pytest.importorskip("trading_platform.db.commands")
     bot_id = platform.insert_bot("tg-exit", user_id=users["alice"])
     platform.wait_for(lambda: platform.bot(bot_id).status == "running", 120, "running")
     before = len(telegram.replies_to(ALICE))
