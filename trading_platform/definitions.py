@@ -29,6 +29,7 @@ from trading_platform.orchestration.schedules import (
     performance_schedule,
 )
 from trading_platform.orchestration.sensors import trading_bots_sensor
+from trading_platform.orchestration.telegram_sensors import telegram_commands_sensor
 
 
 def platform_resources() -> dict[str, ConfigurableResource]:
@@ -45,6 +46,7 @@ def platform_resources() -> dict[str, ConfigurableResource]:
                 notification_backoff_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_SECONDS"),
                 notification_backoff_max_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS"),
                 activity_summary_seconds=EnvVar("TRADING_ACTIVITY_SUMMARY_SECONDS"),
+                telegram_poll_seconds=EnvVar("TRADING_TELEGRAM_POLL_SECONDS"),
             )
         ),
         "telegram": TelegramResource(
@@ -77,6 +79,7 @@ def platform_definitions() -> Definitions:
             notification_dispatcher,
             bot_run_failure_sensor,
             bot_run_canceled_sensor,
+            telegram_commands_sensor,
         ],
         resources=platform_resources(),
     )

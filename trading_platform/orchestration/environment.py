@@ -42,6 +42,9 @@ class Timing:
     sensor_interval_seconds: int = 15
     #: ``TRADING_NOTIFY_INTERVAL_SECONDS``: notification_dispatcher's minimum interval
     notify_interval_seconds: int = 10
+    #: ``TRADING_TELEGRAM_INTERVAL_SECONDS``: telegram_commands_sensor's minimum interval (the
+    #: daemon looks at sensors every 5 s; at 2 the sensor ticks at every look)
+    telegram_interval_seconds: int = 2
     #: ``TRADING_HEALTH_CRON``: bot_health_schedule
     health_cron: str = "* * * * *"
     #: ``TRADING_PERFORMANCE_CRON``: performance_schedule
@@ -57,9 +60,19 @@ class Timing:
             notify_interval_seconds=int(
                 env.get("TRADING_NOTIFY_INTERVAL_SECONDS", default.notify_interval_seconds)
             ),
+            telegram_interval_seconds=int(
+                env.get("TRADING_TELEGRAM_INTERVAL_SECONDS", default.telegram_interval_seconds)
+            ),
             health_cron=env.get("TRADING_HEALTH_CRON", default.health_cron),
             performance_cron=env.get("TRADING_PERFORMANCE_CRON", default.performance_cron),
         )
 
 
 TIMING = Timing.from_environment()
+
+
+def telegram_configured() -> bool:
+    """Whether ``TELEGRAM_BOT_TOKEN`` is set (its presence, never its value): the Telegram
+    command sensor is running by default only then, like the definitions' other defaults
+    it is decided when the code location loads."""
+    return bool(os.environ.get("TELEGRAM_BOT_TOKEN"))

@@ -32,6 +32,10 @@ class BotDatabase(ConfigurableResource):
         return cached_engine(self.url or database_url())
 
 
+#: a sensor tick has 60 s (Dagster's gRPC timeout); the poll leaves room for the handling
+MAX_TELEGRAM_POLL_SECONDS = 30
+
+
 def _number(text: str, variable: str) -> float:
     try:
         return float(text)
@@ -72,6 +76,21 @@ class PlatformSettings(ConfigurableResource):
         description="TRADING_ACTIVITY_SUMMARY_SECONDS: how often a running bot writes a "
         "summary of what it did to its run's event log",
     )
+
+    telegram_poll_seconds: str = Field(
+        default="3",
+        description="TRADING_TELEGRAM_POLL_SECONDS: how long each telegram_commands_sensor "
+        "tick long-polls Telegram for commands (0..30)",
+    )
+
+    def telegram_poll(self) -> float:
+        seconds = _number(self.telegram_poll_seconds, "TRADING_TELEGRAM_POLL_SECONDS")
+        if not 0 <= seconds <= MAX_TELEGRAM_POLL_SECONDS:
+            raise ValueError(
+                f"TRADING_TELEGRAM_POLL_SECONDS: expected 0 to {MAX_TELEGRAM_POLL_SECONDS} "
+                f"seconds (a sensor tick must end well within Dagster's 60 s), found {seconds:g}"
+            )
+        return seconds
 
     def policy(self) -> Policy:
         return Policy(
