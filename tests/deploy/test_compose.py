@@ -86,13 +86,15 @@ def test_webserver_and_daemon_reach_the_code_server_over_grpc() -> None:
 
 
 def test_every_dagster_process_reads_this_instance_config() -> None:
-    """The code server evaluates the sensors against the instance too; the webserver and
-    the daemon also talk to Docker (launch, run monitoring, terminate)."""
+    """Each talks to Docker through the run launcher: the daemon launches and monitors runs,
+    the webserver and the code server stop them (trading_bots_sensor cancels a run on a
+    reload or a disabled bot: QueuedRunCoordinator.cancel_run calls the launcher's
+    terminate, which is `docker stop`)."""
     dagster_home = environment(ROOT / "Dockerfile")["DAGSTER_HOME"]
     for name in ("code_server", "webserver", "daemon"):
         assert _mounts(name)[f"{dagster_home}/dagster.yaml"] == "./deploy/docker/dagster.yaml"
-    for name in ("webserver", "daemon"):
         assert _mounts(name)["/var/run/docker.sock"] == "/var/run/docker.sock"
+        assert _service(name)["group_add"] == ["${DOCKER_GID:-999}"]
 
 
 def test_run_containers_join_the_compose_network_and_data_volume() -> None:

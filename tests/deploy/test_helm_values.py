@@ -144,6 +144,8 @@ def test_a_bot_run_pod_gets_the_bot_requests_not_the_code_servers(
     assert pod["terminationGracePeriodSeconds"] == 60
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["ttlSecondsAfterFinished"] == 86400
+    # `kubectl top pod -l app.kubernetes.io/component=bot` (README) finds the bots' pods
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "bot"
     annotations = job["spec"]["template"]["metadata"]["annotations"]
     assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
     assert container["args"][-4:-1] == ["dagster", "api", "execute_run"]
