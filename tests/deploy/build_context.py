@@ -96,6 +96,7 @@ class DockerIgnore:
 
     def __init__(self, text: str) -> None:
         self.rules: list[tuple[bool, re.Pattern[str]]] = []
+        self.reincluded: list[str] = []  # the "!" patterns, as written
         for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#"):
@@ -103,6 +104,16 @@ class DockerIgnore:
             negated = line.startswith("!")
             pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
             self.rules.append((negated, _regex(pattern)))
+            if negated:
+                self.reincluded.append(pattern)
+
+    def skips_directory(self, path: str) -> bool:
+        """Whether nothing below the directory ``path`` can be in the context: it is excluded
+        and no "!" pattern reaches below it (so .venv is not walked)."""
+        return self.excludes(path) and not any(
+            pattern.startswith(f"{path}/") or not pattern[:1].isalnum()
+            for pattern in self.reincluded
+        )
 
     def excludes(self, path: str) -> bool:
         parts = Path(path).parts
@@ -117,16 +128,14 @@ class DockerIgnore:
 def context_files(root: Path) -> list[str]:
     """Every file under ``root`` that the build context holds (paths relative to it)."""
     ignore = DockerIgnore((root / ".dockerignore").read_text())
-    # an excluded directory is not walked (.venv is large) unless a "!" pattern may re-include
-    # something below it
-    prune = not any(negated for negated, _ in ignore.rules)
     files = []
     for directory, subdirectories, names in os.walk(root):
         relative = Path(directory).relative_to(root)
-        if prune:
-            subdirectories[:] = [
-                name for name in subdirectories if not ignore.excludes(str(relative / name))
-            ]
+        subdirectories[:] = [
+            name
+            for name in subdirectories
+            if not ignore.skips_directory(str(relative / name).removeprefix("./"))
+        ]
         files.extend(
             str(relative / name) for name in names if not ignore.excludes(str(relative / name))
         )

@@ -62,6 +62,9 @@ def test_the_build_context_holds_only_what_the_image_copies() -> None:
         "trading_platform/__pycache__/config.cpython-311.pyc",
         ".git/config",
         "trading.db",
+        ".hypothesis/examples/x",
+        "trading_platform.egg-info/PKG-INFO",
+        "notes.txt",
     ],
 )
 def test_dockerignore_excludes(path: str) -> None:
