@@ -73,6 +73,17 @@ def test_the_rendered_instance_is_a_valid_dagster_instance(tmp_path: Path) -> No
     assert coordinator["max_concurrent_runs"] == -1
 
 
+def test_every_secret_is_created_beforehand_not_by_the_chart() -> None:
+    """The README creates these Secrets with kubectl; the values hold no password."""
+    readme = (helm_chart.ROOT / "README.md").read_text()
+    assert VALUES["generatePostgresqlPasswordSecret"] is False
+    names = {VALUES["global"]["postgresqlSecretName"]}
+    names |= {s["name"] for s in VALUES["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]}
+    for name in names:
+        assert f"kubectl create secret generic {name} " in readme, name
+    assert "password" not in yaml.safe_dump(VALUES["postgresql"]).lower()
+
+
 def test_the_run_launcher_config_is_valid_for_k8s_run_launcher() -> None:
     config = helm_chart.instance_config(VALUES)["run_launcher"]["config"]
     validated = _validated(K8sRunLauncher.config_type(), config)
