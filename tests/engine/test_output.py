@@ -7,6 +7,8 @@ import io
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,36 +18,37 @@ from trading_platform.engine.output import OutputLimits, bot_log_path, bounded_o
 LIMITS = OutputLimits(file_bytes=20_000, file_backups=2, stream_chars=5_000)
 
 
-@pytest.fixture
-def streams(monkeypatch: pytest.MonkeyPatch) -> tuple[io.StringIO, io.StringIO]:
-    """What the run worker's stdout and stderr (Dagster's capture) receive."""
+@contextmanager
+def worker_streams() -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """What the run worker's stdout and stderr (Dagster's capture) receive.  Patched in the
+    test's body: pytest puts its own capture back between a fixture and the test."""
     out, err = io.StringIO(), io.StringIO()
-    monkeypatch.setattr(sys, "stdout", out)
-    monkeypatch.setattr(sys, "stderr", err)
-    return out, err
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def log_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(path.name + "*"))
 
 
-def test_a_month_of_logging_and_printing_stays_within_the_limits(
-    tmp_path: Path, streams: tuple[io.StringIO, io.StringIO]
-) -> None:
-    out, err = streams
+def test_a_month_of_logging_and_printing_stays_within_the_limits(tmp_path: Path) -> None:
     path = bot_log_path(tmp_path, 7)
     engine_log = logging.getLogger("trading_platform.engine.test_output")
     library_log = logging.getLogger("some_library")
 
     def bot_thread(thread: int) -> None:
-        for bar in range(2_000):
+        for bar in range(1_000):
             engine_log.info("bar %s of thread %s", bar, thread)
             if bar % 10 == 0:
                 engine_log.warning("stale price on bar %s", bar)
             library_log.info("library chatter %s", bar)  # libraries stay at WARNING
             print(f"strategy print {bar}")
 
-    with bounded_output(path, LIMITS) as returned:
+    with worker_streams() as (out, err), bounded_output(path, LIMITS) as returned:
         assert returned == path
         threads = [threading.Thread(target=bot_thread, args=(n,)) for n in range(3)]
         for thread in threads:
@@ -71,18 +74,16 @@ def test_a_month_of_logging_and_printing_stays_within_the_limits(
     assert "strategy print" in out.getvalue()
     assert "bar 1 of thread" not in captured
     # after the cap, prints went to the file (its newest lines)
-    assert "strategy print 1999" in "".join(f.read_text() for f in files)
+    assert "strategy print 999" in "".join(f.read_text() for f in files)
 
 
-def test_everything_is_put_back_afterwards(
-    tmp_path: Path, streams: tuple[io.StringIO, io.StringIO]
-) -> None:
-    out, err = streams
+def test_everything_is_put_back_afterwards(tmp_path: Path) -> None:
     root, platform = logging.getLogger(), logging.getLogger("trading_platform")
     handlers, level = list(root.handlers), platform.level
-    with bounded_output(bot_log_path(tmp_path, 1), LIMITS):
-        assert sys.stdout is not out and sys.stderr is not err
-    assert sys.stdout is out and sys.stderr is err
+    with worker_streams() as (out, err):
+        with bounded_output(bot_log_path(tmp_path, 1), LIMITS):
+            assert sys.stdout is not out and sys.stderr is not err
+        assert sys.stdout is out and sys.stderr is err
     assert root.handlers == handlers and platform.level == level
 
 

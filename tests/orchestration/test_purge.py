@@ -101,14 +101,17 @@ def test_old_finished_runs_go_with_their_events_and_logs(instance: DagsterInstan
         age(instance, run_id, CUTOFF_DAYS + 1)
     log = captured_log(instance, old_success)
     assert instance.all_logs(old_success)  # the execution wrote its events
+    shard = Path(instance.event_log_storage.path_for_shard(old_success))  # type: ignore[attr-defined]
+    assert shard.exists()  # the SQLite event log's file of the run
 
     result = purge_finished_runs(instance, cutoff())
 
     assert result.deleted == 3 and not result.more_left
+    assert not log.exists()
+    assert not shard.exists()  # (reading the run's events below makes an empty one again)
     for run_id in (old_success, old_failure, old_canceled):
         assert instance.get_run_by_id(run_id) is None
         assert instance.all_logs(run_id) == []
-    assert not log.exists()
     assert instance.get_run_by_id(recent) is not None
     assert instance.all_logs(recent)
 
@@ -120,7 +123,6 @@ def test_runs_in_flight_stay_whatever_their_age(instance: DagsterInstance) -> No
         for bot_id, status in enumerate(
             [
                 DagsterRunStatus.STARTED,
-                DagsterRunStatus.QUEUED,
                 DagsterRunStatus.STARTING,
                 DagsterRunStatus.CANCELING,
                 DagsterRunStatus.NOT_STARTED,
@@ -192,7 +194,7 @@ def test_the_job_purges_runs_and_the_bot_database(
             )
     from trading_platform.definitions import platform_definitions
 
-    purge_job = platform_definitions().get_job_def("purge_old_runs")
+    purge_job = platform_definitions().resolve_job_def("purge_old_runs")
     result = purge_job.execute_in_process(instance=instance)
 
     assert result.success
@@ -212,3 +214,28 @@ def test_the_purge_schedule_is_registered_and_running() -> None:
     assert schedule.job_name == "purge_old_runs"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "17 3 * * *"
+
+
+def test_retention_and_log_settings_come_from_their_variables(monkeypatch) -> None:
+    from dagster import build_resources
+
+    from trading_platform.definitions import platform_resources
+
+    with build_resources(platform_resources()) as resources:
+        retention = resources.platform_settings.retention()
+        assert (retention.days, retention.audit_days) == (30, 365)  # the README's defaults
+        assert resources.platform_settings.output_limits().file_bytes == 10 * 2**20
+    monkeypatch.setenv("TRADING_RUN_RETENTION_DAYS", "0")
+    monkeypatch.setenv("TRADING_AUDIT_RETENTION_DAYS", "90")
+    monkeypatch.setenv("TRADING_BOT_LOG_BYTES", "2048")
+    with build_resources(platform_resources()) as resources:
+        retention = resources.platform_settings.retention()
+        assert (retention.days, retention.audit_days) == (0, 90)
+        assert retention.cutoff(utcnow()) is None  # 0 keeps everything
+        assert resources.platform_settings.output_limits().file_bytes == 2048
+    monkeypatch.setenv("TRADING_RUN_RETENTION_DAYS", "a month")
+    with (
+        build_resources(platform_resources()) as resources,
+        pytest.raises(ValueError, match="TRADING_RUN_RETENTION_DAYS: expected a whole number"),
+    ):
+        resources.platform_settings.retention()

@@ -146,7 +146,7 @@ def bounded_output(log_path: Path, limits: OutputLimits | None = None) -> Iterat
     root.addHandler(stream_handler)
     if platform.getEffectiveLevel() > logging.INFO:
         platform.setLevel(logging.INFO)
-    sys.stdout, sys.stderr = stdout, stderr  # type: ignore[assignment]
+    sys.stdout, sys.stderr = stdout, stderr
     try:
         yield log_path
     finally:

@@ -4,9 +4,9 @@ history tables from growing without bound (README, "Running for weeks").
 Dagster keeps every run and every event of it forever (dagster#33785), and the platform
 makes runs all day: ``bot_health_job`` every minute and ``performance_job`` every five
 minutes, 1,700 runs a day before any bot restarts.  The job deletes, with
-``DagsterInstance.delete_run`` (the run and its event log) and the compute log manager (the
-run's captured stdout/stderr), every run that *finished* (success, failure, canceled) more
-than ``TRADING_RUN_RETENTION_DAYS`` ago, but
+``DagsterInstance.delete_run`` (the run and its event log; then the run's SQLite event file)
+and the compute log manager (the run's captured stdout/stderr), every run that *finished*
+(success, failure, canceled) more than ``TRADING_RUN_RETENTION_DAYS`` ago, but
 
 - never a run that has not finished, whatever its age: a bot's run is long-running, and a
   STARTED run of two months is a healthy bot;
@@ -16,10 +16,9 @@ than ``TRADING_RUN_RETENTION_DAYS`` ago, but
 Then it prunes the bot database's history (:mod:`trading_platform.db.retention`).
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import (
     DagsterInstance,
@@ -78,8 +77,27 @@ def purge_finished_runs(
                 continue
         instance.delete_run(run_id)
         instance.compute_log_manager.delete_logs(prefix=[run_id])
+        _delete_event_shard(instance, run_id)
         deleted += 1
     return RunPurge(deleted=deleted, kept_newest_of_bot=kept, more_left=more_left)
+
+
+def _delete_event_shard(instance: DagsterInstance, run_id: str) -> None:
+    """Dagster's default SQLite event log keeps one database file per run
+    (``storage/<run_id>.db``); ``delete_run`` empties it but leaves the file, so 1,700 empty
+    files a day would pile up.  Other storages (PostgreSQL) have no shard."""
+    storage = instance.event_log_storage
+    path_for_shard = getattr(storage, "path_for_shard", None)
+    if not callable(path_for_shard):
+        return
+    shard = Path(path_for_shard(run_id))
+    for path in (shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")):
+        path.unlink(missing_ok=True)
+    # The storage remembers which shard files it created its tables in; a later look at the
+    # deleted run in this process must find an empty event log, not a file without tables.
+    initialized = getattr(storage, "_initialized_dbs", None)
+    if isinstance(initialized, set):
+        initialized.discard(run_id)
 
 
 @op(
