@@ -84,7 +84,7 @@ def purge_finished_runs(
 
 def _delete_event_shard(instance: DagsterInstance, run_id: str) -> None:
     """Dagster's default SQLite event log keeps one database file per run
-    (``storage/<run_id>.db``); ``delete_run`` empties it but leaves the file, so 1,700 empty
+    (``history/runs/<run_id>.db``); ``delete_run`` empties it but leaves the file, so 1,700 empty
     files a day would pile up.  Other storages (PostgreSQL) have no shard."""
     storage = instance.event_log_storage
     path_for_shard = getattr(storage, "path_for_shard", None)
