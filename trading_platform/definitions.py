@@ -16,6 +16,7 @@ from trading_platform.orchestration.notification_sensors import (
     bot_run_failure_sensor,
     notification_dispatcher,
 )
+from trading_platform.orchestration.purge import purge_old_runs
 from trading_platform.orchestration.resources import (
     BotDatabase,
     EmailResource,
@@ -27,6 +28,7 @@ from trading_platform.orchestration.schedules import (
     bot_health_schedule,
     performance_job,
     performance_schedule,
+    purge_schedule,
 )
 from trading_platform.orchestration.sensors import trading_bots_sensor
 from trading_platform.orchestration.telegram_sensors import telegram_commands_sensor
@@ -47,6 +49,9 @@ def platform_resources() -> dict[str, ConfigurableResource]:
                 notification_backoff_max_seconds=EnvVar("TRADING_NOTIFICATION_BACKOFF_MAX_SECONDS"),
                 activity_summary_seconds=EnvVar("TRADING_ACTIVITY_SUMMARY_SECONDS"),
                 telegram_poll_seconds=EnvVar("TRADING_TELEGRAM_POLL_SECONDS"),
+                run_retention_days=EnvVar("TRADING_RUN_RETENTION_DAYS"),
+                audit_retention_days=EnvVar("TRADING_AUDIT_RETENTION_DAYS"),
+                bot_log_bytes=EnvVar("TRADING_BOT_LOG_BYTES"),
             )
         ),
         "telegram": TelegramResource(
@@ -72,8 +77,8 @@ def platform_definitions() -> Definitions:
     return Definitions(
         assets=[*SOURCE_SPECS, bot_health, bot_performance, portfolio_pnl],
         asset_checks=[heartbeats_fresh, no_bot_in_error],
-        jobs=[bot_run, bot_health_job, performance_job],
-        schedules=[bot_health_schedule, performance_schedule],
+        jobs=[bot_run, bot_health_job, performance_job, purge_old_runs],
+        schedules=[bot_health_schedule, performance_schedule, purge_schedule],
         sensors=[
             trading_bots_sensor,
             notification_dispatcher,

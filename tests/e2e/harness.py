@@ -109,6 +109,7 @@ class Platform:
             TRADING_DATA_DIRS=os.pathsep.join([str(self.home), str(SHARED_DATA)]),
             TRADING_HEALTH_CRON=QUIET_CRON,
             TRADING_PERFORMANCE_CRON=QUIET_CRON,
+            TRADING_PURGE_CRON=QUIET_CRON,
             TRADING_STRATEGY_PATHS=str(PLUGINS),
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",

@@ -251,3 +251,7 @@ def test_a_bots_fills_status_changes_and_summaries_are_in_its_run_log(
     bars_seen = int(summaries[-1]["bars"])
     everything = platform.instance().all_logs(run.run_id)  # Dagster's own events too
     assert len(everything) < bars_seen, (len(everything), bars_seen)
+    # the run worker's own logging went to the bot's rotating log file (engine/output.py)
+    log_file = platform.home / "trading_home" / "logs" / f"bot-{bot_id}.log"
+    logged = log_file.read_text()
+    assert "activity=status" in logged and "to=stopped" in logged, logged[-2000:]

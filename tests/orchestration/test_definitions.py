@@ -104,3 +104,46 @@ def test_bot_run_workers_do_not_import_pandas() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+#: what the README ("Running for weeks") says the instance keeps of sensor and schedule ticks
+TICK_RETENTION_DAYS = {
+    "sensor": {"skipped": 1, "success": 7, "failure": 14, "started": 7},
+    "schedule": {"skipped": 1, "success": 7, "failure": 30, "started": 7},
+}
+
+
+def test_instance_loads_the_tick_retention_the_readme_documents(tmp_path: Path) -> None:
+    from dagster._core.definitions.run_request import InstigatorType
+
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        for kind, instigator in (
+            ("sensor", InstigatorType.SENSOR),
+            ("schedule", InstigatorType.SCHEDULE),
+        ):
+            loaded = instance.get_tick_retention_settings(instigator)
+            assert {status.value.lower(): days for status, days in loaded.items()} == (
+                TICK_RETENTION_DAYS[kind]
+            )
+    readme = (REPO / "README.md").read_text()
+    for kind, days in TICK_RETENTION_DAYS.items():
+        row = (
+            f"| {kind} ticks | skipped {days['skipped']} d, success {days['success']} d, "
+            f"failure {days['failure']} d, started {days['started']} d |"
+        )
+        assert row in readme, row
+
+
+def test_the_postgres_instance_has_the_same_retention(tmp_path: Path, monkeypatch) -> None:
+    """Validated against Dagster's instance schema without connecting to a database."""
+    from dagster._core.instance.config import dagster_instance_config
+
+    sqlite = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    postgres = yaml.safe_load((REPO / "dagster_home" / "dagster-postgres.yaml").read_text())
+    assert postgres["retention"] == sqlite["retention"]
+    shutil.copy(REPO / "dagster_home" / "dagster-postgres.yaml", tmp_path / "dagster.yaml")
+    for key in ("HOST", "PORT", "USER", "PASSWORD", "DB"):
+        monkeypatch.setenv(f"DAGSTER_PG_{key}", "5432" if key == "PORT" else "unused")
+    config, _custom_class = dagster_instance_config(str(tmp_path))
+    assert config["retention"]["sensor"]["purge_after_days"]["skipped"] == 1

@@ -49,6 +49,8 @@ class Timing:
     health_cron: str = "* * * * *"
     #: ``TRADING_PERFORMANCE_CRON``: performance_schedule
     performance_cron: str = "*/5 * * * *"
+    #: ``TRADING_PURGE_CRON``: purge_schedule (daily, at a quiet minute)
+    purge_cron: str = "17 3 * * *"
 
     @classmethod
     def from_environment(cls) -> "Timing":
@@ -65,6 +67,7 @@ class Timing:
             ),
             health_cron=env.get("TRADING_HEALTH_CRON", default.health_cron),
             performance_cron=env.get("TRADING_PERFORMANCE_CRON", default.performance_cron),
+            purge_cron=env.get("TRADING_PURGE_CRON", default.purge_cron),
         )
 
 

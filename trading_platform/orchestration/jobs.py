@@ -9,7 +9,9 @@ from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import RunTag
+from trading_platform.db.engine import trading_home
 from trading_platform.engine.errors import FatalBotError
+from trading_platform.engine.output import bot_log_path, bounded_output
 from trading_platform.engine.runner import BotRunner
 from trading_platform.orchestration.activity_log import EventLogBridge
 from trading_platform.orchestration.hooks import notify_op_failure
@@ -68,7 +70,10 @@ def run_bot(
     # writes finish, saves the position and records "stopped", then the error propagates.
     # The bot's activity entries are written here, in the op's thread, while it waits; the
     # last ones (stopping, stopped, the final summary) once the bot has ended, however.
-    with bridge.attached():
+    # The run lives for weeks: its logging goes to a rotated file, its stdout/stderr (which
+    # Dagster captures whole) are capped (engine/output.py).
+    log_path = bot_log_path(trading_home(), bot.bot_id)
+    with bounded_output(log_path, platform_settings.output_limits()), bridge.attached():
         try:
             outcome = runner.run_until_interrupted(on_wait=lambda: bridge.drain(context.log))
         except FatalBotError:

@@ -14,7 +14,13 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from trading_platform.db.engine import cached_engine, database_url
+from trading_platform.db.retention import (
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_RETENTION_DAYS,
+    Retention,
+)
 from trading_platform.engine.activity import DEFAULT_SUMMARY_SECONDS
+from trading_platform.engine.output import OutputLimits
 from trading_platform.notifications.senders import EmailSender, TelegramSender
 from trading_platform.orchestration.reconcile import Policy
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
@@ -41,6 +47,13 @@ def _number(text: str, variable: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"{variable}: expected a number, found {text!r}") from None
+
+
+def _whole(text: str, variable: str, unit: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{variable}: expected a whole number of {unit}, found {text!r}") from None
 
 
 class PlatformSettings(ConfigurableResource):
@@ -82,6 +95,32 @@ class PlatformSettings(ConfigurableResource):
         description="TRADING_TELEGRAM_POLL_SECONDS: how long each telegram_commands_sensor "
         "tick long-polls Telegram for commands (0..30)",
     )
+
+    run_retention_days: str = Field(
+        default=str(DEFAULT_RETENTION_DAYS),
+        description="TRADING_RUN_RETENTION_DAYS: purge_old_runs deletes finished runs, sent "
+        "notifications, ended commands and fine-grained snapshots older than this (0: keep all)",
+    )
+    audit_retention_days: str = Field(
+        default=str(DEFAULT_AUDIT_RETENTION_DAYS),
+        description="TRADING_AUDIT_RETENTION_DAYS: purge_old_runs deletes bot_status_events "
+        "(the audit trail) older than this (0: keep all)",
+    )
+
+    bot_log_bytes: str = Field(
+        default=str(OutputLimits.file_bytes),
+        description="TRADING_BOT_LOG_BYTES: size of a bot's log file "
+        "($TRADING_HOME/logs/bot-<id>.log) before it is rotated (3 old files are kept)",
+    )
+
+    def output_limits(self) -> OutputLimits:
+        return OutputLimits(file_bytes=_whole(self.bot_log_bytes, "TRADING_BOT_LOG_BYTES", "bytes"))
+
+    def retention(self) -> Retention:
+        return Retention(
+            days=_whole(self.run_retention_days, "TRADING_RUN_RETENTION_DAYS", "days"),
+            audit_days=_whole(self.audit_retention_days, "TRADING_AUDIT_RETENTION_DAYS", "days"),
+        )
 
     def telegram_poll(self) -> float:
         seconds = _number(self.telegram_poll_seconds, "TRADING_TELEGRAM_POLL_SECONDS")

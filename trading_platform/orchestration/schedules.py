@@ -1,4 +1,5 @@
-"""Schedules that materialize health every minute and performance every five (env cron)."""
+"""Schedules that materialize health every minute and performance every five, and purge old
+history daily (env cron)."""
 
 from dagster import (
     AssetSelection,
@@ -10,6 +11,7 @@ from dagster import (
 
 from trading_platform.orchestration.assets import bot_health, bot_performance, portfolio_pnl
 from trading_platform.orchestration.environment import TIMING
+from trading_platform.orchestration.purge import purge_old_runs
 
 # In process: each asset is a few queries, and the multiprocess executor would start one
 # more process per asset on every tick (each importing the platform, seconds of CPU).
@@ -37,4 +39,14 @@ performance_schedule = ScheduleDefinition(
     cron_schedule=TIMING.performance_cron,
     default_status=DefaultScheduleStatus.RUNNING,
     description="bot_performance -> portfolio_pnl (TRADING_PERFORMANCE_CRON, default 5 min).",
+)
+# Running by default: without it runs, events and history rows grow for as long as the
+# platform runs (README, "Running for weeks"); TRADING_RUN_RETENTION_DAYS=0 keeps them all.
+purge_schedule = ScheduleDefinition(
+    name="purge_schedule",
+    job=purge_old_runs,
+    cron_schedule=TIMING.purge_cron,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="purge_old_runs: finished runs and history older than TRADING_RUN_RETENTION_DAYS "
+    "(TRADING_PURGE_CRON, default daily at 03:17 UTC).",
 )
