@@ -125,8 +125,11 @@ def test_lost_answer_then_crash_restart_recovers_without_a_second_order(
         )
     finally:
         first.runner.request_stop()  # the "crash": this incarnation never learns the answer
+        first.thread.join(timeout=60)
+        # only now: a first run still retrying its lookup would otherwise find the answer
+        # itself (it did on a loaded machine), and the restart had nothing to recover
         emulator.reachable = True
-        first.thread.join(timeout=20)
+    assert not first.thread.is_alive()
     assert emulator.order_posts == 1
     second = _running(config, registry, db_engine, incarnation=2)
     try:
