@@ -251,6 +251,7 @@ def test_figures_as_a_person_reads_them() -> None:
     assert format_figure(by_key["max_drawdown_duration_seconds"], 273_600) == "3d 4h"
     assert format_duration(42) == "42s" and format_duration(0) == "0s"
     assert format_duration(3_720) == "1h 2m"
+    assert format_duration(37 * 86_400 + 57 * 60) == "37d"  # minutes are below a day's hours
 
 
 def test_the_readme_defines_every_figure() -> None:

@@ -492,11 +492,13 @@ def format_figure(figure: Figure, value: float | int | None) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """The two largest units: ``3d 4h``, ``5h 12m``, ``42s``."""
+    """The largest unit and the next one, if not zero: ``3d 4h``, ``5h 12m``, ``37d``
+    (37 days 57 minutes), ``42s``."""
     remaining = round(seconds)
-    parts: list[str] = []
+    counts = []
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
         count, remaining = divmod(remaining, size)
-        if count or (unit == "s" and not parts):
-            parts.append(f"{count}{unit}")
-    return " ".join(parts[:2])
+        counts.append((count, unit))
+    first = next((i for i, (count, _) in enumerate(counts) if count), len(counts) - 1)
+    shown = [f"{count}{unit}" for count, unit in counts[first : first + 2] if count]
+    return " ".join(shown) or "0s"
