@@ -94,6 +94,12 @@ _PERIODS_PER_YEAR = BotConfig.model_fields["periods_per_year"].default
 @click.option("--strategy-path", multiple=True, type=click.Path(path_type=Path))
 @click.option("--bot", "bot_ref", help="record orders and trades for this bot (id or name)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="also write an HTML report (charts and every figure; one file that opens offline)",
+)
 @click.pass_context
 def backtest(
     ctx: click.Context,
@@ -112,6 +118,7 @@ def backtest(
     strategy_path: tuple[Path, ...],
     bot_ref: str | None,
     as_json: bool,
+    report_path: Path | None,
 ) -> None:
     """Backtest a strategy on a file of bars and print the results."""
     registry, report = load_registry(strategy_path)
@@ -156,9 +163,25 @@ def backtest(
     if as_json:
         result = run_backtest(config, registry, frame=frame, database=engine)
         click.echo(json.dumps(result.to_json(), default=str))
-        return
-    result = _run_with_progress(config, registry, frame, engine)
-    print_backtest_summary(result)
+    else:
+        result = _run_with_progress(config, registry, frame, engine)
+        print_backtest_summary(result)
+    if report_path is not None:
+        _write_report(report_path, result)
+
+
+def _write_report(path: Path, result: BacktestResult) -> None:
+    """The HTML report; its module (and plotly) is imported only when one is asked for."""
+    from trading_platform.reports.backtest_html import write_report
+
+    try:
+        written = write_report(path.expanduser(), result)
+    except OSError as error:
+        raise click.ClickException(
+            f"--report: cannot write {path}: {error.strerror or error}"
+        ) from None
+    # a path is printed whole on one line (to copy) and as written (no markup)
+    err_console.print(f"report written to {written}", soft_wrap=True, markup=False)
 
 
 def _run_with_progress(

@@ -17,6 +17,7 @@ from trading_platform.cli.common import console
 from trading_platform.cli.layout import Column, age, fitted_table, short_time
 from trading_platform.db.bots import BotRow
 from trading_platform.db.types import utcnow
+from trading_platform.metrics.report_figures import FIGURES, format_figure
 from trading_platform.strategy_handler import StrategyInfo
 
 if TYPE_CHECKING:
@@ -131,17 +132,13 @@ def print_strategies(infos: Iterable[StrategyInfo]) -> None:
             console.print(f"    {param.name}: {param.type} = {param.default!r}{bounds}")
 
 
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{value * 100:,.2f} %"
-
-
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
 def print_backtest_summary(result: BacktestResult) -> None:
-    """The figures a person compares between two backtests, then the last trades to check
-    them against."""
+    """The figures a person compares between two backtests (every one of the report's
+    ``FIGURES``), then the last trades to check them against."""
     metrics = result.metrics
     table = Table(
         title=f"{result.strategy} on {result.symbol} {result.timeframe}", show_header=False
@@ -153,18 +150,11 @@ def print_backtest_summary(result: BacktestResult) -> None:
         ("final value", _num(result.final_value)),
         ("cash", _num(result.cash)),
         ("open position", f"{result.position_size:g}"),
-        ("total return", _pct(metrics["total_return"])),
-        (
-            "max drawdown",
-            f"{_num(metrics['max_drawdown'])} ({_pct(metrics['max_drawdown_pct'])})",
-        ),
-        ("sharpe", _num(metrics["sharpe"])),
-        ("sortino", _num(metrics["sortino"])),
-        ("calmar", _num(metrics["calmar"])),
-        ("trades", str(metrics["trade_count"])),
-        ("win rate", _pct(metrics["win_rate"])),
-        ("profit factor", _num(metrics["profit_factor"])),
-        ("expectancy", _num(metrics["expectancy"])),
+    ]
+    rows += [
+        (figure.label, format_figure(figure, metrics.get(figure.key)))
+        for figure in FIGURES
+        if figure.key in metrics
     ]
     for label, value in rows:
         table.add_row(label, value)

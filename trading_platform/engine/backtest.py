@@ -25,7 +25,7 @@ from trading_platform.db.trades import link_fills_to_orders, record_trades
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
 from trading_platform.engine.recorder import ClosedTrade, Fill, MemorySink
 from trading_platform.feeds.history import historical_frame, pandas_feed
-from trading_platform.metrics import summarize
+from trading_platform.metrics.report_figures import backtest_figures
 from trading_platform.strategy_handler import StrategyRegistry
 
 
@@ -46,6 +46,8 @@ class BacktestResult:
     metrics: dict[str, Any]
     elapsed_seconds: float
     equity: pd.Series = field(repr=False)
+    #: the bars it ran on (open, high, low, close, volume): the report's candles
+    prices: pd.DataFrame | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """One JSON-ready object: what ``backtest --json`` prints."""
@@ -125,14 +127,18 @@ def run_backtest(
         position_size=position.size,
         fills=sink.fills,
         trades=sink.trades,
-        metrics=summarize(
-            [trade.pnl_net for trade in sink.trades],
-            equity,
-            initial,
+        metrics=backtest_figures(
+            equity=equity,
+            trades=sink.trades,
+            fills=sink.fills,
+            closes=frame["close"],
+            initial_value=initial,
+            timeframe=config.timeframe,
             periods_per_year=config.periods_per_year,
         ),
         elapsed_seconds=elapsed,
         equity=equity,
+        prices=frame,
     )
     if database is not None and config.bot_id is not None:
         persist_backtest(database, config, outcome, run_id or f"cli-{uuid.uuid4().hex[:12]}")
