@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/trading-platform run
 
-# The suite mostly waits on Dagster processes and exchanges, so it runs in 3 workers; a test
+# The suite mostly waits on Dagster processes and exchanges, so it runs in 4 workers on 2 cores; a test
 # module (an end-to-end module: a module and backend) stays on one worker, for its module
 # fixtures (see tests/conftest.py), and the longest units go first (hence no xdist reorder).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 3 --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -q -n 4 --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
