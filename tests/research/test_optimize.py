@@ -14,6 +14,7 @@ from tests.support.builders import bot_config
 from trading_platform.engine.backtest import run_backtest
 from trading_platform.errors import ConfigError
 from trading_platform.feeds.demo_data import generate_ohlcv
+from trading_platform.feeds.history import reusable_pandas_feed
 from trading_platform.research.optimize import first_valid_params, search
 from trading_platform.research.pool import BacktestPool
 from trading_platform.research.ranking import check_metric, direction_of, rank
@@ -113,6 +114,30 @@ def test_same_results_with_one_and_two_worker_processes(config, registry, frame,
         assert len({trial.worker for trial in result.ranked}) <= workers
         runs[workers] = [(t.varied, t.metrics, t.final_value) for t in result.ranked]
     assert runs[1] == runs[2]
+
+
+def test_bars_loaded_once_give_the_same_backtest(config, registry, frame, monkeypatch) -> None:
+    loads = []
+    original = bt.feeds.PandasData._load
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return original(self)
+
+    monkeypatch.setattr(bt.feeds.PandasData, "_load", counting)
+    cache: dict = {}
+    runs = []
+    for params in ({"fast": 5, "slow": 20}, {"fast": 10, "slow": 30}, {"fast": 5, "slow": 20}):
+        feed = reusable_pandas_feed(frame, "1d", cache, "all")
+        bound = config.model_copy(update={"params": params})
+        runs.append(run_backtest(bound, registry, frame=frame, feed=feed))
+    assert len(loads) == len(frame) + 1  # the rows were converted once (and one "no more")
+    plain = run_backtest(
+        config.model_copy(update={"params": {"fast": 10, "slow": 30}}), registry, frame=frame
+    )
+    assert runs[1].metrics == plain.metrics and runs[1].final_value == plain.final_value
+    assert runs[0].metrics == runs[2].metrics and runs[0].metrics != runs[1].metrics
+    assert list(runs[2].equity) == list(runs[0].equity)
 
 
 def test_a_bar_range_is_a_backtest_of_those_bars(pool, space, config, registry, frame) -> None:

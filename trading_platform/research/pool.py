@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from trading_platform.config import BotConfig
 from trading_platform.engine.backtest import run_backtest
+from trading_platform.feeds.history import reusable_pandas_feed
 from trading_platform.strategy_handler import StrategyRegistry
 
 if TYPE_CHECKING:
@@ -64,23 +66,41 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+#: bar ranges whose loaded bars a worker keeps (a walk-forward window uses two)
+LOADED_RANGES = 8
+
+
+class _Ranges(OrderedDict[object, Any]):
+    """A worker's loaded bars per bar range (see ReusablePandasData), the last
+    :data:`LOADED_RANGES` ranges."""
+
+    def __setitem__(self, key: object, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > LOADED_RANGES:
+            self.popitem(last=False)
+
+
 _state: tuple[BotConfig, StrategyRegistry, pd.DataFrame] | None = None
+_loaded = _Ranges()
 
 
 def _initialize(config: BotConfig, registry: StrategyRegistry, frame: pd.DataFrame) -> None:
     global _state
     _state = (config, registry, frame)
+    _loaded.clear()
 
 
 def run_task(task: Task) -> Outcome:
     """In a worker: one backtest (also callable in-process after :func:`_initialize`)."""
     assert _state is not None, "run_task outside a BacktestPool worker"
     config, registry, frame = _state
+    bars = frame.iloc[task.start : task.stop]
     try:
         result = run_backtest(
             config.model_copy(update={"params": task.params}),
             registry,
-            frame=frame.iloc[task.start : task.stop],
+            frame=bars,
+            feed=reusable_pandas_feed(bars, config.timeframe, _loaded, (task.start, task.stop)),
         )
     except Exception as exc:  # noqa: BLE001 - a strategy's bug fails its combination only
         return Outcome(task, error=f"{type(exc).__name__}: {exc}", worker=os.getpid())
