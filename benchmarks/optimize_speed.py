@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
+import types
 
 import backtrader as bt
 
@@ -28,6 +30,7 @@ from trading_platform.research.optimize import search
 from trading_platform.research.pool import BacktestPool, default_workers
 from trading_platform.research.search_space import parse_search_space
 from trading_platform.strategy_handler import load_registry
+from trading_platform.strategy_handler.registry import PLUGIN_PACKAGE
 
 
 class FinalValue(bt.Analyzer):
@@ -100,7 +103,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    frame = generate_ohlcv(bars=args.bars, timeframe_seconds=60, seed=42)
+    # 0.2 % a minute: the default 2 % (a daily figure) drives 100,000 minute bars to zero,
+    # where a percent-of-equity sizer divides by zero
+    frame = generate_ohlcv(bars=args.bars, timeframe_seconds=60, seed=42, volatility=0.002)
+    # optstrategy pickles the strategy class to its workers, by module name: make the
+    # plugins' parent package importable (the platform's pool forks and pickles no class)
+    sys.modules.setdefault(PLUGIN_PACKAGE, types.ModuleType(PLUGIN_PACKAGE))
     registry, _ = load_registry()
     strategy_cls = registry.get("sma_cross")
     fast, slow = grid(args.combos)

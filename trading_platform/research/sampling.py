@@ -60,8 +60,8 @@ def run_trials(
     drawn = 0
     while drawn < trials:
         offset = drawn
-        asked = []
-        fresh = []
+        asked: list[tuple[optuna.trial.Trial, str, dict[str, Any]]] = []
+        fresh: list[tuple[int, dict[str, Any]]] = []
         for _ in range(min(pool.workers, trials - drawn)):
             trial = study.ask()
             varied = {dimension.name: _suggest(trial, dimension) for dimension in space.dimensions}

@@ -213,7 +213,7 @@ def _bounds(info: FieldInfo, kind: Kind) -> tuple[Decimal | None, Decimal | None
 
 def _check_value(field: str, value: Any, info: FieldInfo) -> None:
     adapter: TypeAdapter[Any] = TypeAdapter(
-        Annotated[(info.annotation, Strict(), *info.metadata)]  # type: ignore[misc]
+        Annotated[(info.annotation, Strict(), *info.metadata)]  # type: ignore[arg-type]
     )
     try:
         adapter.validate_python(value)

@@ -75,6 +75,7 @@ def walk_forward_json(result: WalkForwardResult) -> dict[str, Any]:
         "out_of_sample": encode(result.out_of_sample),
         "windows": [window_json(result, window) for window in result.windows],
         "equity": [
-            [encode(time.to_pydatetime()), float(value)] for time, value in result.equity.items()
+            [encode(time.to_pydatetime()), float(value)]
+            for time, value in zip(result.equity.index, result.equity, strict=True)
         ],
     }
