@@ -280,7 +280,7 @@ def print_search(result: SearchResult, config: BotConfig, top: int) -> None:
             console.print(f"  {_params(trial.varied)}: {trial.skipped}", soft_wrap=True)
         if len(result.skipped) > SKIPPED_SHOWN:
             console.print(f"  ... {len(result.skipped) - SKIPPED_SHOWN} more (--json lists all)")
-    console.print(f"{result.elapsed_seconds:.1f} s")
+    console.print(f"{len(result.ranked)} backtests in {result.elapsed_seconds:.1f} s")
 
 
 def print_walk_forward(result: WalkForwardResult, config: BotConfig) -> None:
