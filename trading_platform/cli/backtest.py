@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
 from trading_platform.cli.common import (
+    PlatformError,
     err_console,
     find_row,
     json_option,
@@ -37,6 +38,7 @@ from trading_platform.cli.common import (
     warn_unloaded,
 )
 from trading_platform.cli.render import print_backtest_summary
+from trading_platform.cli.research import ResearchRequest, research_options, run_research
 from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
 from trading_platform.config_limits import check_text
 from trading_platform.contract import Mode
@@ -101,6 +103,7 @@ _PERIODS_PER_YEAR = BotConfig.model_fields["periods_per_year"].default
     help="also write an HTML report (charts and every figure; one file that opens offline)",
 )
 @click.pass_context
+@research_options
 def backtest(
     ctx: click.Context,
     strategy: str,
@@ -119,11 +122,23 @@ def backtest(
     bot_ref: str | None,
     as_json: bool,
     report_path: Path | None,
+    research: ResearchRequest | None,
 ) -> None:
-    """Backtest a strategy on a file of bars and print the results."""
+    """Backtest a strategy on a file of bars and print the results; with --optimize, search
+    its params (and with --walk-forward, test the winners out of sample)."""
     registry, report = load_registry(strategy_path)
     warn_unloaded(report)
-    params = json_option(params_json, "params")
+    params = json_option(params_json, "params") or {}
+    base_params = params
+    if research is not None:
+        if bot_ref is not None:
+            raise PlatformError("bot: --bot records one backtest; it does not go with --optimize")
+        if report_path is not None and research.windows is None:
+            raise PlatformError(
+                "report: --report shows one backtest, or with --walk-forward the stitched "
+                "out-of-sample curve; a plain --optimize has no single curve to show"
+            )
+        params = research.config_params(registry, strategy, params)
     data: dict[str, Any] = {"start": start, "end": end}
     allowed = data_dirs()
     if data_path is not None:
@@ -148,7 +163,7 @@ def backtest(
         symbol=DEMO_SYMBOL,
         timeframe=timeframe,
         config={
-            "params": params or {},
+            "params": params,
             "data": {key: value for key, value in data.items() if value is not None},
             "broker": {"cash": cash, "commission": commission, "slippage": slippage},
             "risk": risk,
@@ -160,6 +175,17 @@ def backtest(
     )
     config = config.model_copy(update={"symbol": check_text(label.strip(), "symbol")})
     frame = historical_frame(config, allowed)
+    if research is not None:
+        run_research(
+            research,
+            config,
+            registry,
+            frame,
+            base_params=base_params,
+            as_json=as_json,
+            report_path=report_path,
+        )
+        return
     if as_json:
         result = run_backtest(config, registry, frame=frame, database=engine)
         click.echo(json.dumps(result.to_json(), default=str))

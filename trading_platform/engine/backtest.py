@@ -89,17 +89,23 @@ def run_backtest(
     database: Engine | None = None,
     run_id: str | None = None,
     on_cerebro: Callable[[bt.Cerebro], None] | None = None,
+    feed: bt.feed.DataBase | None = None,
 ) -> BacktestResult:
     """Backtest ``config``; with ``database`` and ``config.bot_id``, persist orders and fills.
 
     ``on_cerebro`` receives the Cerebro before it runs, so a caller on another thread can
-    ``runstop()`` it (a cancelled Dagster run).
+    ``runstop()`` it (a cancelled Dagster run).  ``feed`` is ``frame``'s bars as a feed when
+    the caller has one (a parameter search reuses its loaded bars: feeds/history.py).
     """
     frame = historical_frame(config) if frame is None else frame
     strategy = registry.validate(config.strategy_class, config.params)
     sink = MemorySink()
     cerebro = build_cerebro(
-        config, strategy, pandas_feed(frame, config.timeframe), sink=sink, progress=progress
+        config,
+        strategy,
+        feed if feed is not None else pandas_feed(frame, config.timeframe),
+        sink=sink,
+        progress=progress,
     )
     if on_cerebro is not None:
         on_cerebro(cerebro)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import array
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 import backtrader as bt
@@ -53,4 +54,48 @@ def pandas_feed(frame: pd.DataFrame, timeframe_name: str) -> bt.feeds.PandasData
         dataname=frame,
         timeframe=timeframe.bt_timeframe,
         compression=timeframe.bt_compression,
+    )
+
+
+class ReusablePandasData(bt.feeds.PandasData):
+    """A pandas feed that loads its bars once per ``cache`` and ``key``: a later feed with
+    the same key copies the loaded lines (a C-level array copy) instead of converting every
+    row again.
+
+    Converting 100,000 rows takes as long as backtesting them, and a parameter search
+    backtests the same bars many times; backtrader's ``optstrategy`` avoids it the same way
+    (its ``optdatas`` loads the bars once before forking).  Only whole preloads are cached:
+    the lines hold exactly what :meth:`preload` left, and each run gets its own copy.
+    """
+
+    params = (("cache", None), ("key", None))
+
+    def preload(self) -> None:
+        cache: MutableMapping[object, list[array.array[float]]] | None = self.p.cache
+        loaded = cache.get(self.p.key) if cache is not None else None
+        if loaded is None:
+            super().preload()
+            if cache is not None:
+                cache[self.p.key] = [array.array("d", line.array) for line in self.lines]
+            return
+        for line, values in zip(self.lines, loaded, strict=True):
+            line.array = array.array("d", values)
+        self.home()
+
+
+def reusable_pandas_feed(
+    frame: pd.DataFrame,
+    timeframe_name: str,
+    cache: MutableMapping[object, list[array.array[float]]],
+    key: object,
+) -> bt.feeds.PandasData:
+    """:func:`pandas_feed` whose loaded bars are kept in ``cache`` under ``key`` (the caller
+    promises the same key means the same bars)."""
+    timeframe = parse_timeframe(timeframe_name)
+    return ReusablePandasData(
+        dataname=frame,
+        timeframe=timeframe.bt_timeframe,
+        compression=timeframe.bt_compression,
+        cache=cache,
+        key=key,
     )
