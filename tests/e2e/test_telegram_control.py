@@ -50,10 +50,16 @@ def users(platform: Platform) -> dict[str, int]:
     }
 
 
+def _answers(telegram: TelegramStub, chat: int) -> list[str]:
+    """What the command sensor sent to ``chat``: the platform's notifications to the same
+    user (``[bot] BUY ...``, from the dispatcher) interleave with them and are left out."""
+    return [text for text in telegram.replies_to(chat) if not text.startswith("[")]
+
+
 def _reply(platform: Platform, telegram: TelegramStub, chat: int, count: int) -> str:
-    """The ``count``-th message sent to ``chat`` (1-based), waited for."""
+    """The ``count``-th answer sent to ``chat`` (1-based), waited for."""
     replies = platform.wait_for(
-        lambda: len(telegram.replies_to(chat)) >= count and telegram.replies_to(chat),
+        lambda: len(_answers(telegram, chat)) >= count and _answers(telegram, chat),
         60,
         f"reply {count} to chat {chat}",
     )
@@ -92,7 +98,7 @@ def test_an_unknown_chat_gets_nothing_and_is_audited(platform, telegram, users) 
 
 def test_pause_writes_the_column_and_the_audit_row(platform, telegram, users) -> None:
     bot_id = platform.insert_bot("tg-pause", user_id=users["alice"], enabled=False)
-    before = len(telegram.replies_to(ALICE))
+    before = len(_answers(telegram, ALICE))
     telegram.inject_message(ALICE, "/pause tg-pause")
     reply = _reply(platform, telegram, ALICE, before + 1)
     assert f"tg-pause (#{bot_id})" in reply
@@ -108,7 +114,7 @@ def test_pause_writes_the_column_and_the_audit_row(platform, telegram, users) ->
 def test_stop_asks_and_stops_a_running_bot_only_after_the_button(platform, telegram, users) -> None:
     bot_id = platform.insert_bot("tg-stop", user_id=users["alice"])
     platform.wait_for(lambda: platform.bot(bot_id).status == "running", 120, "running")
-    before = len(telegram.replies_to(ALICE))
+    before = len(_answers(telegram, ALICE))
     telegram.inject_message(ALICE, "/stop tg-stop")
     question_text = _reply(platform, telegram, ALICE, before + 1)
     assert question_text.startswith(f"Stop tg-stop (#{bot_id})?")
@@ -126,7 +132,7 @@ def test_stop_asks_and_stops_a_running_bot_only_after_the_button(platform, teleg
 def test_forceexit_round_trip_answers_the_result(platform, telegram, users) -> None:
     bot_id = platform.insert_bot("tg-exit", user_id=users["alice"])
     platform.wait_for(lambda: platform.bot(bot_id).status == "running", 120, "running")
-    before = len(telegram.replies_to(ALICE))
+    before = len(_answers(telegram, ALICE))
     telegram.inject_message(ALICE, "/forceexit tg-exit")
     question_text = _reply(platform, telegram, ALICE, before + 1)
     assert question_text.startswith(f"Force exit tg-exit (#{bot_id})?")
