@@ -46,7 +46,7 @@ def _run(instance: DagsterInstance, **config: Any) -> ExecuteInProcessResult:
         assets=[backtest_result],
         jobs=[backtest],
         resources={"platform_settings": PlatformSettings()},
-    ).get_job_def("backtest")
+    ).resolve_job_def("backtest")
     return job.execute_in_process(
         run_config={"ops": {"backtest_result": {"config": config}}},
         instance=instance,

@@ -13,9 +13,7 @@ The job carries none of the bot tags (``trading/managed``) and is not ``bot_run`
 sensors, the failure notifications and the health figures never count a backtest as a bot.
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetExecutionContext,
@@ -33,15 +31,13 @@ from trading_platform.config import BotConfig, BrokerConfig
 from trading_platform.db.engine import trading_home
 from trading_platform.errors import ConfigError
 from trading_platform.feeds.data_dirs import data_dirs
-from trading_platform.feeds.files import DataError
-from trading_platform.orchestration.backtest_metadata import backtest_metadata
 from trading_platform.orchestration.resources import PlatformSettings
-from trading_platform.research.backtest_spec import (
-    FIELD_SEARCH,
-    BacktestSpec,
-    SearchRequest,
-    run_spec,
-)
+from trading_platform.research.search_space import FIELD as FIELD_SEARCH
+
+# The backtest's modules (pandas, pyarrow, backtrader's feeds) are imported by the asset's
+# body: definitions.py imports this module in every bot run worker, which never needs them.
+if TYPE_CHECKING:
+    from trading_platform.research.backtest_spec import BacktestSpec, SearchRequest
 
 #: its own group: research has no upstream in the bot tables
 GROUP = "research"
@@ -101,7 +97,9 @@ class BacktestConfig(Config):
         description="365 for crypto, 252 for stocks",
     )
 
-    def spec(self) -> BacktestSpec:
+    def spec(self) -> "BacktestSpec":
+        from trading_platform.research.backtest_spec import BacktestSpec
+
         return BacktestSpec(
             strategy=self.strategy,
             params=self.params,
@@ -117,7 +115,9 @@ class BacktestConfig(Config):
             periods_per_year=self.periods_per_year,
         )
 
-    def search_request(self) -> SearchRequest | None:
+    def search_request(self) -> "SearchRequest | None":
+        from trading_platform.research.backtest_spec import SearchRequest
+
         if self.search_space is None:
             for name in ("trials", "seed"):
                 if getattr(self, name) is not None:
@@ -163,6 +163,11 @@ def config_field(field: str) -> str:
 def backtest_result(
     context: AssetExecutionContext, config: BacktestConfig, platform_settings: PlatformSettings
 ) -> MaterializeResult:
+    from trading_platform.feeds.files import DataError
+    from trading_platform.orchestration.backtest_metadata import backtest_metadata
+    from trading_platform.reports.backtest_html import write_report  # and plotly
+    from trading_platform.research.backtest_spec import run_spec
+
     try:
         outcome = run_spec(
             config.spec(),
@@ -174,9 +179,9 @@ def backtest_result(
         raise Failure(description=f"{config_field(error.field)}: {error.problem}") from None
     except DataError as error:
         raise Failure(description=f"data_path: {error}") from None
-    from trading_platform.reports.backtest_html import write_report  # plotly: only here
-
-    report = write_report(trading_home() / REPORTS_DIR / f"{context.run_id}.html", outcome.result)
+    report = write_report(
+        trading_home() / REPORTS_DIR / f"{context.run.run_id}.html", outcome.result
+    )
     result = outcome.result
     context.log.info(
         f"{result.strategy} on {result.symbol} {result.timeframe}: {result.bars} bars, "

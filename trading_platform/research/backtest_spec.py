@@ -28,6 +28,7 @@ from trading_platform.feeds.history import historical_frame
 from trading_platform.research.optimize import SearchResult, first_valid_params, search
 from trading_platform.research.pool import BacktestPool
 from trading_platform.research.ranking import check_metric
+from trading_platform.research.search_space import FIELD as FIELD_SEARCH
 from trading_platform.research.search_space import SearchSpace, parse_search_space
 from trading_platform.strategy_handler import StrategyRegistry
 
@@ -170,10 +171,6 @@ def run_spec(
         )
     winner = backtest_config(replace(spec, params=best.params), registry, data_dirs=data_dirs)
     return BacktestOutcome(winner, run_backtest(winner, registry, frame=frame), found)
-
-
-#: the field a search's own failure is reported on (the search space module's name for it)
-FIELD_SEARCH = "optimize"
 
 
 def _search(
