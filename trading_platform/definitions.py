@@ -17,6 +17,7 @@ from trading_platform.orchestration.notification_sensors import (
     notification_dispatcher,
 )
 from trading_platform.orchestration.purge import purge_old_runs
+from trading_platform.orchestration.research import backtest, backtest_result
 from trading_platform.orchestration.resources import (
     BotDatabase,
     EmailResource,
@@ -75,9 +76,9 @@ def platform_resources() -> dict[str, ConfigurableResource]:
 
 def platform_definitions() -> Definitions:
     return Definitions(
-        assets=[*SOURCE_SPECS, bot_health, bot_performance, portfolio_pnl],
+        assets=[*SOURCE_SPECS, bot_health, bot_performance, portfolio_pnl, backtest_result],
         asset_checks=[heartbeats_fresh, no_bot_in_error],
-        jobs=[bot_run, bot_health_job, performance_job, purge_old_runs],
+        jobs=[bot_run, bot_health_job, performance_job, purge_old_runs, backtest],
         schedules=[bot_health_schedule, performance_schedule, purge_schedule],
         sensors=[
             trading_bots_sensor,

@@ -13,6 +13,7 @@ from dagster._serdes import serialize_value
 
 from tests.support.builders import add_bot
 from tests.support.sensors import evaluate_bots_sensor
+from trading_platform.config import BrokerConfig
 from trading_platform.contract import BotStatus, RunTag
 from trading_platform.db.bots import get_bot
 from trading_platform.definitions import defs
@@ -32,6 +33,22 @@ def test_definitions_load() -> None:
     ):
         assert repo.get_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
     assert repo.get_job("bot_run").executor_def.name == "in_process"
+
+
+def test_backtest_job_is_launchable_and_no_bot_run() -> None:
+    """The Launchpad shows the backtest's typed fields with their descriptions; the job runs
+    in process and carries no bot tag (the bot sensors select runs by those)."""
+    job = defs.resolve_job_def("backtest")
+    assert job.executor_def.name == "in_process"
+    assert not any(key.startswith("trading/") for key in job.tags)
+    op_config = job.run_config_schema.config_type.fields["ops"].config_type.fields
+    fields = op_config["backtest_result"].config_type.fields["config"].config_type.fields
+    assert fields["strategy"].is_required
+    for name in ("params", "search_space", "data_path", "start", "end", "cash", "commission"):
+        assert not fields[name].is_required and fields[name].description, name
+    assert fields["cash"].default_value == BrokerConfig.model_fields["cash"].default
+    assert fields["cash"].config_type.inner_type.given_name == "Float"
+    assert defs.get_assets_def("backtest_result").group_names_by_key
 
 
 @pytest.mark.parametrize("name", ["dagster.yaml", "dagster-postgres.yaml"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,20 +39,17 @@ from trading_platform.cli.common import (
 )
 from trading_platform.cli.render import print_backtest_summary
 from trading_platform.cli.research import ResearchRequest, research_options, run_research
-from trading_platform.config import BotConfig, BrokerConfig, validate_bot_config
-from trading_platform.config_limits import check_text
-from trading_platform.contract import Mode
+from trading_platform.config import BotConfig, BrokerConfig
 from trading_platform.engine.backtest import BacktestResult, run_backtest
 from trading_platform.feeds.data_dirs import data_dirs
 from trading_platform.feeds.history import historical_frame
+from trading_platform.research.backtest_spec import BacktestSpec, backtest_config
 from trading_platform.strategy_handler import StrategyRegistry, load_registry
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PROGRESS_AFTER_SECONDS = 2.0
-#: the generated demo series' market
-DEMO_SYMBOL = "BTC/USDT"
 
 # Option defaults are the config models' own, so `--help` shows what a bot row would get.
 _BROKER = BrokerConfig.model_fields
@@ -139,13 +136,10 @@ def backtest(
                 "out-of-sample curve; a plain --optimize has no single curve to show"
             )
         params = research.config_params(registry, strategy, params)
-    data: dict[str, Any] = {"start": start, "end": end}
     allowed = data_dirs()
     if data_path is not None:
         data_path = data_path.expanduser().resolve()
-        data["path"] = str(data_path)
         allowed = (*allowed, data_path.parent)
-    risk = {"stake": stake} if stake is not None else {}
     engine = None
     bot_id = None
     if bot_ref is not None:
@@ -153,27 +147,21 @@ def backtest(
         row = find_row(ctx, bot_ref)
         bot_id = row.id
         symbol = symbol or row.symbol
-    label = symbol or (data_path.stem if data_path is not None else DEMO_SYMBOL)
-    config = validate_bot_config(
-        name="cli-backtest",
+    spec = BacktestSpec(
         strategy=strategy,
-        mode=Mode.BACKTEST,
-        exchange="csv" if data_path is not None else "replay",
-        # validated as a label below: the BASE/QUOTE rule is for markets an exchange serves
-        symbol=DEMO_SYMBOL,
+        params=params,
+        data_path=data_path,
+        start=start,
+        end=end,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        stake=stake,
+        symbol=symbol,
         timeframe=timeframe,
-        config={
-            "params": params,
-            "data": {key: value for key, value in data.items() if value is not None},
-            "broker": {"cash": cash, "commission": commission, "slippage": slippage},
-            "risk": risk,
-            "periods_per_year": periods_per_year,
-        },
-        registry=registry,
-        bot_id=bot_id,
-        data_dirs=allowed,
+        periods_per_year=periods_per_year,
     )
-    config = config.model_copy(update={"symbol": check_text(label.strip(), "symbol")})
+    config = backtest_config(spec, registry, data_dirs=allowed, bot_id=bot_id)
     frame = historical_frame(config, allowed)
     if research is not None:
         run_research(
