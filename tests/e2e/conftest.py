@@ -15,6 +15,10 @@ from tests.e2e.harness import Platform, postgres_databases
 
 POSTGRES_URL = os.environ.get("TRADING_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+#: modules whose subject is not storage run on one backend: PostgreSQL, the production
+#: choice, when CI provides it.  Their storage logic (outbox claims, command claims, audit
+#: rows) is unit-tested on both; a platform per backend costs the suite minutes on two cores.
+ONE_BACKEND = ["postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
 @pytest.fixture(autouse=True)

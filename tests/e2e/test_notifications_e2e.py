@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import BACKENDS, _platform
+from tests.e2e.conftest import ONE_BACKEND, _platform
 from tests.e2e.harness import Platform
 from tests.support.builders import FAST_PAPER_CONFIG
 from tests.support.notification_stubs import SmtpStub, TelegramStub
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 CHAT_ID = "777001"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=ONE_BACKEND)
 def backend(request: pytest.FixtureRequest) -> str:
     """SQLite, and PostgreSQL when configured; each backend gets its own Telegram and SMTP
     servers, so the messages a test reads are its platform's only."""

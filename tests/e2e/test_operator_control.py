@@ -5,9 +5,12 @@ without counting a restart."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from click.testing import CliRunner
 
+from tests.e2e.conftest import ONE_BACKEND, _platform
 from tests.e2e.harness import Platform
 from trading_platform.cli import cli
 from trading_platform.db import commands
@@ -15,6 +18,13 @@ from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=ONE_BACKEND)
+def platform(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Platform]:
+    """One backend (see ``ONE_BACKEND``): the actions' storage is unit-tested on both."""
+    yield from _platform(request, tmp_path_factory)
+
 
 START_TIMEOUT = 90
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.conftest import BACKENDS, _platform
+from tests.e2e.conftest import ONE_BACKEND, _platform
 from tests.e2e.harness import Platform
 from tests.support.notification_stubs import TelegramStub
 from trading_platform.db.users import ensure_user
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 ALICE, BOB, STRANGER = 5001, 5002, 5999
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=ONE_BACKEND)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
