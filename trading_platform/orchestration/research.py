@@ -31,6 +31,7 @@ from trading_platform.config import BotConfig, BrokerConfig
 from trading_platform.db.engine import trading_home
 from trading_platform.errors import ConfigError
 from trading_platform.feeds.data_dirs import data_dirs
+from trading_platform.orchestration.assets import GROUP
 from trading_platform.orchestration.resources import PlatformSettings
 from trading_platform.research.search_space import FIELD as FIELD_SEARCH
 
@@ -39,8 +40,8 @@ from trading_platform.research.search_space import FIELD as FIELD_SEARCH
 if TYPE_CHECKING:
     from trading_platform.research.backtest_spec import BacktestSpec, SearchRequest
 
-#: its own group: research has no upstream in the bot tables
-GROUP = "research"
+# the bots' group (assets.GROUP): one group keeps the UI's asset page one graph (with a
+# second group the global lineage view drew neither group's assets by name)
 #: where reports are written: ``$TRADING_HOME/reports/<run id>.html``
 REPORTS_DIR = "reports"
 
