@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG, PLUGINS, add_bot_config
-from tests.support.exchange_emulator import Emulator
+from tests.support.exchange_emulator import Emulator, serve_emulator_account
 from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
 from trading_platform.config import BotConfig
@@ -41,16 +41,7 @@ API_KEY, SECRET = "test-api-key-AAAA1111", "test-secret-BBBB2222"
 
 @pytest.fixture
 def emulator(monkeypatch) -> Iterator[Emulator]:
-    emulator = Emulator(candle_seconds=1, history=120, live=True)
-    emulator.add_account(API_KEY, SECRET, USDT="10000")
-    emulator.start()
-    monkeypatch.setenv("TRADING_EXCHANGE_URL_BINANCE", emulator.url)
-    monkeypatch.setenv("TRADING_EXCHANGE_TIMEOUT_MS", "1000")
-    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_API_KEY", API_KEY)
-    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_SECRET", SECRET)
-    emulator.timeout_seconds = 1.5
-    yield emulator
-    emulator.stop()
+    yield from serve_emulator_account(monkeypatch, API_KEY, SECRET)
 
 
 @pytest.fixture

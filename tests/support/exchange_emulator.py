@@ -34,6 +34,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -624,3 +625,18 @@ class Emulator:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+def serve_emulator_account(monkeypatch: Any, api_key: str, secret: str) -> Iterator[Emulator]:
+    """A live one-second emulator with one account (10,000 USDT), served as ``binance`` to
+    bots whose config names the credential set ``EMU``; stopped when the test ends."""
+    emulator = Emulator(candle_seconds=1, history=120, live=True)
+    emulator.add_account(api_key, secret, USDT="10000")
+    emulator.start()
+    monkeypatch.setenv("TRADING_EXCHANGE_URL_BINANCE", emulator.url)
+    monkeypatch.setenv("TRADING_EXCHANGE_TIMEOUT_MS", "1000")
+    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_API_KEY", api_key)
+    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_SECRET", secret)
+    emulator.timeout_seconds = 1.5
+    yield emulator
+    emulator.stop()
