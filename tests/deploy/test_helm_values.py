@@ -198,7 +198,7 @@ def test_why_the_code_location_config_stays_out_of_run_pods(
     "tests/deploy/helm_chart.py above",
 )
 def test_the_chart_accepts_the_values(tmp_path: Path) -> None:
-    subprocess.run(
+    rendered = subprocess.run(
         [
             "helm",
             "template",
@@ -214,3 +214,5 @@ def test_the_chart_accepts_the_values(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
+    # the chart rendered the instance with our launcher, not its default
+    assert b"K8sRunLauncher" in rendered.stdout

@@ -128,8 +128,18 @@ def _docker_daemon() -> bool:
 def test_the_image_builds_and_loads_the_definitions() -> None:
     tag = "trading-platform:test"
     subprocess.run(["docker", "build", "-t", tag, str(ROOT)], check=True, timeout=1800)
-    subprocess.run(
-        ["docker", "run", "--rm", tag, "python", "-c", "import trading_platform.definitions"],
+    loaded = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            tag,
+            "python",
+            "-c",
+            "import trading_platform.definitions as d; print(len(d.defs.jobs or []))",
+        ],
         check=True,
+        capture_output=True,
         timeout=300,
     )
+    assert int(loaded.stdout.strip() or 0) > 0  # the image's definitions hold the jobs
