@@ -90,6 +90,10 @@ def _sides(db_engine, bot_id: int) -> list[str]:
     return [trade.side for trade in bot_trades(db_engine, bot_id)]
 
 
+def _paused_refusals(db_engine, bot_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.reason for e in status_events(db_engine, bot_id) if "entry refused" in e.reason]
+
+
 def test_a_paused_bot_refuses_entries_once_audited_but_still_exits(db_engine, registry) -> None:
     bot = _bot(db_engine, registry, "paused", hold=3)
     bot_id = bot.runner.bot_id
@@ -122,6 +126,39 @@ def test_a_paused_bot_refuses_entries_once_audited_but_still_exits(db_engine, re
         ("cli:root", "pause: paused: no new entries, exits still allowed"),
         ("cli:root", "resume: resumed: new entries allowed again"),
     ]
+
+
+def test_a_bot_paused_before_its_run_starts_never_enters(db_engine, registry) -> None:
+    """``paused`` is desired state: a run that starts (or restarts) paused must hold it from
+    its first bar, not from its first control poll (every 5 s at a minute's heartbeat)."""
+    config = add_bot_config(
+        db_engine,
+        registry,
+        "born-paused",
+        strategy="direct_trader",
+        config={
+            **FAST,
+            "heartbeat_interval": 60,
+            "risk": {"stake": 0.5},
+            "broker": {"cash": 10_000_000},
+        },
+    )
+    (result,) = actions.pause(db_engine, ADMIN, "born-paused")
+    assert result.ok
+    bot_id = config.bot_id or 0
+    bot = RunnerThread(BotRunner(config, registry, db_engine, run_id="run-bp", incarnation=1))
+    try:
+        # the strategy tries to enter on its first live bar: refused, or (the defect) a buy
+        wait_for(
+            lambda: _sides(db_engine, bot_id) or _paused_refusals(db_engine, bot_id),
+            30,
+            "a first entry, refused or not",
+        )
+    finally:
+        bot.stop()
+    assert bot.error is None
+    assert _sides(db_engine, bot_id) == [], "a bot paused before it started entered"
+    assert len(_paused_refusals(db_engine, bot_id)) == 1
 
 
 def test_force_exit_closes_a_paper_position_at_the_next_bar(db_engine, registry) -> None:

@@ -79,12 +79,21 @@ def _holding(emulator: Emulator, db_engine, bot_id: int) -> None:  # type: ignor
     wait_for(lambda: get_bot(db_engine, bot_id).status == "running", 10, "running")
 
 
+def _pause(bot: RunnerThread, db_engine, owner: Operator) -> None:  # type: ignore[no-untyped-def]
+    """A force exit does not pause (README): the strategy, flat again, would enter on its
+    next bar; the documented way to stay flat is to pause first."""
+    (paused,) = actions.pause(db_engine, owner, "holder")
+    assert paused.ok, paused
+    wait_for(lambda: bot.runner.control and bot.runner.control.paused, 10, "the bot paused")
+
+
 def test_live_force_exit_sells_the_position_once(emulator, db_engine) -> None:
     config, owner = _holder(db_engine)
     assert config.bot_id is not None
     bot = _run(config, db_engine, 1)
     try:
         _holding(emulator, db_engine, config.bot_id)
+        _pause(bot, db_engine, owner)
         (result,) = actions.force_exit(db_engine, owner, "holder", idempotency_key="tg:1")
         (repeat,) = actions.force_exit(db_engine, owner, "holder", idempotency_key="tg:1")
         assert repeat.command_id == result.command_id, "a repeated update made a second command"
@@ -121,6 +130,7 @@ def test_lost_answer_then_restart_finishes_the_command_without_a_second_order(
     first = _run(config, db_engine, 1)
     try:
         _holding(emulator, db_engine, config.bot_id)
+        _pause(first, db_engine, owner)  # and the run that takes over starts paused
         # the exchange executes the close, its answer is lost, and it goes dark
         emulator.order_faults.append("lost")
         emulator.on_lost_answer = lambda: setattr(emulator, "reachable", False)

@@ -460,6 +460,9 @@ class BotRunner:
             # what a dead predecessor took and never finished, from its orders' fate
             control.adopt_orphans()
             self.control = control
+            # ``paused`` is desired state: a run that starts paused holds it from its first
+            # bar, not from the heartbeat thread's first poll (up to 5 s later)
+            self.poll_control()
             venue.start()
             self.status(BotStatus.RUNNING, venue.description, reset_errors=True)
             try:
