@@ -58,7 +58,7 @@ def test_twenty_bot_processes_share_one_sqlite_file_without_a_lock_error(tmp_pat
         for bot_id in ids
     }
     # every bot heartbeats before the operator's writes begin: the contention is all at once
-    wait_for(lambda: all(b.last_heartbeat for b in get_bots(engine)), 60, "every bot's heartbeat")
+    wait_for(lambda: all(b.last_heartbeat for b in get_bots(engine)), 120, "every bot's heartbeat")
     writer = spawn("writer", url, tmp_path / "writer.json", SECONDS / 2)
     wait_for(lambda: writer.poll() is not None, SECONDS, "the writer to finish")
     middle = {b.id: b.last_heartbeat for b in get_bots(engine)}
