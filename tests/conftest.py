@@ -96,5 +96,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = group_name(module, backend)
         item.add_marker(pytest.mark.xdist_group(group))
         groups.append(group)
-        e2e.append(is_e2e)
+        # a long test of real processes starts with the end-to-end units, not last
+        e2e.append(is_e2e or item.get_closest_marker("long") is not None)
     items[:] = [items[index] for index in longest_first(groups, e2e)]

@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from tests.support.builders import PLUGINS, add_bot_config
@@ -27,6 +28,8 @@ from trading_platform.db import make_engine
 from trading_platform.db.bots import get_bots
 from trading_platform.db.migrate import upgrade
 from trading_platform.strategy_handler import load_registry
+
+pytestmark = pytest.mark.long
 
 BOTS = 20
 SECONDS = 30.0
