@@ -77,6 +77,9 @@ VenueFactory = Callable[[RunServices], Venue]
 LEASE_TTL_HEARTBEATS = 3
 #: never below this: a busy database may delay a renewal by its busy timeout
 LEASE_TTL_FLOOR_SECONDS = 15.0
+#: how long a stopping run waits for an unreachable database to save its position: a run
+#: must end; the next one takes its position from the saved row, or the exchange (live)
+STOP_WRITE_PATIENCE_SECONDS = 30.0
 
 
 def lease_ttl_seconds(config: BotConfig) -> float:
@@ -494,7 +497,7 @@ class BotRunner:
     def _persist_position(self) -> None:
         if self.sink is not None and not self.fenced:
             try:
-                self.sink.save_position()
+                self.sink.save_position(patience=STOP_WRITE_PATIENCE_SECONDS)
             except LeaseLost as exc:
                 self.lease_lost(str(exc))
             except Exception:
