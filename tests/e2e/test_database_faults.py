@@ -17,6 +17,7 @@ enough that heartbeats, fills and Dagster's event writes fail, and starts it aga
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,6 +158,9 @@ def test_postgres_restarted_under_running_bots(
     )
     recovered = time.monotonic() - returned_at
     print(f"outage {OUTAGE_SECONDS} s; every heartbeat back {recovered:.1f} s after the return")
+    # the outage was felt: the live bot's order write-ahead or fill, and paper fills, waited
+    late = _written_late(platform)
+    assert bots.live in late and late & set(bots.paper), late
     # a few more sensor ticks: a restart counted late would show now
     platform.wait_for_sensor_ticks(3)
     for bot_id in bots.all:
@@ -202,3 +206,15 @@ def _assert_paper_fills_complete(platform: Platform, bot_id: int) -> None:
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences))), sequences
     traded = {t.order_id for t in bot_trades(platform.engine, bot_id)}
     assert traded == {o.id for o in orders}
+
+
+def _written_late(platform: Platform) -> set[int]:
+    """The bots whose run logged a write made after the database returned (their captured
+    stderr, where the platform's warnings go)."""
+    late = set()
+    for path in platform.home.rglob("*.err"):
+        for line in path.read_text(errors="replace").splitlines():
+            match = re.search(r"bot (\d+): .* written after the database returned", line)
+            if match:
+                late.add(int(match[1]))
+    return late

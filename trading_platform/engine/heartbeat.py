@@ -123,8 +123,13 @@ class Heartbeat(threading.Thread):
                 next_beat = time.monotonic() + interval
             try:
                 self.bot.poll_control()
-            except Exception:  # nor a failing read of the operator's control
-                log.exception("control poll of bot %s failed", self.bot_id)
+            except Exception as exc:  # nor a failing read of the operator's control
+                if unreachable(exc):
+                    log.warning(
+                        "control poll of bot %s: the database cannot be reached", self.bot_id
+                    )
+                else:
+                    log.exception("control poll of bot %s failed", self.bot_id)
             wait = max(0.0, min(poll, next_beat - time.monotonic()))
             if self._stop_event.wait(wait):
                 return
