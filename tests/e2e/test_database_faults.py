@@ -158,9 +158,6 @@ def test_postgres_restarted_under_running_bots(
     )
     recovered = time.monotonic() - returned_at
     print(f"outage {OUTAGE_SECONDS} s; every heartbeat back {recovered:.1f} s after the return")
-    # the outage was felt: the live bot's order write-ahead or fill, and paper fills, waited
-    late = _written_late(platform)
-    assert bots.live in late and late & set(bots.paper), late
     # a few more sensor ticks: a restart counted late would show now
     platform.wait_for_sensor_ticks(3)
     for bot_id in bots.all:
@@ -168,6 +165,9 @@ def test_postgres_restarted_under_running_bots(
         row = platform.bot(bot_id)
         assert row.status == "running", (bot_id, row.status, row.last_error)
         assert row.restart_count == 0 and row.last_error is None, (bot_id, row.last_error)
+    # the outage was felt: the live bot's order write-ahead or fill, and paper fills, waited
+    late = _written_late(platform)
+    assert bots.live in late and late & set(bots.paper), late
     with platform.engine.connect() as connection:
         errors = connection.execute(
             text("SELECT bot_id, reason FROM bot_status_events WHERE to_status = 'error'")

@@ -10,6 +10,8 @@ both heartbeat again once the server is back.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -147,3 +149,59 @@ def test_live_bot_waits_out_the_outage_and_records_every_fill_once(
     assert bot.error is None, bot.error
     assert_books_agree(emulator, API_KEY, database, bot_id)
     assert emulator.order_posts == len(account.orders), "an order was posted twice"
+
+
+def test_an_order_answered_while_the_database_is_down_is_recorded_after(
+    cluster: PrivatePostgres, database: Engine, emulator: Emulator
+) -> None:
+    """The exchange executes an order and the server goes down before the answer reaches
+    the bot (the emulator stops it while the answer is lost): the bot finds the order by its
+    client id, and its fill, known only in memory, is written once the server is back."""
+    registry = load_registry([PLUGINS])[0]
+    owner = ensure_user(database, "trader-2")
+    config = add_bot_config(
+        database,
+        registry,
+        "live-answer-outage",
+        user_id=owner,
+        **FLIP_FLOP_BOT,
+        mode="live",
+        config={
+            **FLIP_FLOP_CONFIG,
+            "params": {"hold": 100_000},  # one buy, then holds
+            "heartbeat_interval": 1,
+            "credentials": "EMU",
+        },
+    )
+    bot_id = config.bot_id
+    assert bot_id is not None
+    account = emulator.accounts[API_KEY]
+    stopped = threading.Event()
+
+    def server_down() -> None:
+        cluster.stop()
+        stopped.set()
+
+    emulator.order_faults.append("lost")
+    emulator.on_lost_answer = server_down
+    bot = _run(config, database)
+    try:
+        wait_for(stopped.is_set, 60, "the order executed and the server stopped")
+        assert len(account.trades) == 1
+        time.sleep(OUTAGE_SECONDS)  # the outage itself: the bot has the answer meanwhile
+        cluster.start()
+        wait_for(lambda: len(bot_trades(database, bot_id)) == 1, 30, "the fill recorded")
+        wait_for(
+            lambda: [o.status for o in bot_orders(database, bot_id)] == ["closed"],
+            10,
+            "the order closed",
+        )
+        assert bot.error is None and bot.thread.is_alive() and bot.runner.fenced is None
+    finally:
+        emulator.on_lost_answer = None
+        if not cluster.running:
+            cluster.start()
+        bot.stop()
+    assert bot.error is None, bot.error
+    assert emulator.order_posts == 1, "the order was sent again"
+    assert_books_agree(emulator, API_KEY, database, bot_id)
