@@ -154,3 +154,14 @@ def test_a_write_made_during_an_outage_lands_once_the_server_is_back(
         cluster.start()
     writer.join(15)
     assert result == [1]
+
+
+def test_a_machine_without_postgresql_binaries_skips_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import private_postgres as module
+
+    monkeypatch.setattr(module, "BIN", tmp_path)
+    assert "initdb is missing" in (module.missing_reason() or "")
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL 15 binaries not found"):
+        module.require_private_postgres()

@@ -70,6 +70,13 @@ class PrivatePostgres:
         self.log = self.dir / "server.log"
         self.port = _free_port()
         self.running = False
+        try:
+            self._create()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _create(self) -> None:
         entry = pwd.getpwnam(USER)
         os.chown(self.dir, entry.pw_uid, entry.pw_gid)
         self._run(
