@@ -26,8 +26,10 @@ from tests.support.waiting import wait_for
 from trading_platform.config import BotConfig
 from trading_platform.db import make_engine
 from trading_platform.db.bots import get_bot
+from trading_platform.db.leases import acquire_lease
 from trading_platform.db.migrate import upgrade
 from trading_platform.db.orders import bot_orders
+from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
 from trading_platform.engine.runner import BotRunner
@@ -205,3 +207,33 @@ def test_an_order_answered_while_the_database_is_down_is_recorded_after(
     assert bot.error is None, bot.error
     assert emulator.order_posts == 1, "the order was sent again"
     assert_books_agree(emulator, API_KEY, database, bot_id)
+
+
+def test_an_incident_noted_while_the_database_is_down_is_recorded_after(
+    cluster: PrivatePostgres, database: Engine
+) -> None:
+    """The feed failing (or fills missing) while the database is away: the thread that
+    notes it waits for the server instead of dying of the outage."""
+    registry = load_registry([PLUGINS])[0]
+    config = add_bot_config(database, registry, "incident-outage")
+    runner = BotRunner(config, registry, database, run_id="run-incident")
+    runner.lease = acquire_lease(database, runner.bot_id, runner.run_id, "test", 60)
+    errors: list[BaseException] = []
+
+    def note() -> None:
+        try:
+            runner.note("data feed unhealthy: timeout; retrying with backoff")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            errors.append(exc)
+
+    cluster.stop()
+    try:
+        noting = threading.Thread(target=note, daemon=True)
+        noting.start()
+        noting.join(2)
+    finally:
+        cluster.start()
+    noting.join(15)
+    assert errors == [] and not noting.is_alive()
+    reasons = [e.reason for e in status_events(database, runner.bot_id)]
+    assert "data feed unhealthy: timeout; retrying with backoff" in reasons
