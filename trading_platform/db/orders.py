@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from trading_platform.contract import UNRESOLVED_ORDER_STATUSES
 from trading_platform.db.engine import dialect_insert, session_scope
 from trading_platform.db.models import TradingOrder
+from trading_platform.db.outage import until_reachable
 from trading_platform.db.types import exact_money, utcnow
 
 #: runs first in a write's transaction; raises to stop the write (a lost lease)
@@ -44,6 +45,41 @@ def write_ahead_order(engine: Engine, fence: Fence | None = None, **values: Any)
             f"client order id {values['client_order_id']} is already in trading_orders; "
             "another process may be trading this bot"
         ) from None
+
+
+def write_ahead_order_waiting(engine: Engine, fence: Fence | None, what: str, **values: Any) -> int:
+    """:func:`write_ahead_order`, waiting out an outage of the database
+    (:func:`~trading_platform.db.outage.until_reachable`).
+
+    A connection lost during the COMMIT leaves it unknown whether the row was written; the
+    retry then finds the id taken.  An id taken by this same run (``run_id``) is the row the
+    lost COMMIT wrote, taken as this write's: the id carries the run's lease epoch, so no
+    other process can have written it.  Any other duplicate is raised as before."""
+    attempts = 0
+
+    def attempt() -> int:
+        nonlocal attempts
+        attempts += 1
+        try:
+            return write_ahead_order(engine, fence, **values)
+        except DuplicateClientOrderId:
+            if attempts > 1:
+                existing = _own_order_id(engine, values["client_order_id"], values.get("run_id"))
+                if existing is not None:
+                    return existing
+            raise
+
+    return until_reachable(attempt, what)
+
+
+def _own_order_id(engine: Engine, client_order_id: str, run_id: str | None) -> int | None:
+    with session_scope(engine) as session:
+        return session.scalars(
+            select(TradingOrder.id).where(
+                TradingOrder.client_order_id == client_order_id,
+                TradingOrder.run_id == run_id,
+            )
+        ).one_or_none()
 
 
 def record_order(engine: Engine, **values: Any) -> int:

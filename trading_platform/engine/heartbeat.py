@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from trading_platform.config import BotConfig
 from trading_platform.contract import Mode
 from trading_platform.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from trading_platform.db.outage import unreachable
 from trading_platform.db.status import heartbeat
 from trading_platform.db.trades import realized_pnl
 
@@ -111,14 +112,24 @@ class Heartbeat(threading.Thread):
             if time.monotonic() >= next_beat:
                 try:
                     self.beat(count)
-                except Exception:  # a database hiccup must not kill the bot
-                    log.exception("heartbeat of bot %s failed", self.bot_id)
+                except Exception as exc:  # a database hiccup must not kill the bot
+                    if unreachable(exc):  # an outage: one line a beat, not a traceback
+                        log.warning(
+                            "heartbeat of bot %s: the database cannot be reached", self.bot_id
+                        )
+                    else:
+                        log.exception("heartbeat of bot %s failed", self.bot_id)
                 count += 1
                 next_beat = time.monotonic() + interval
             try:
                 self.bot.poll_control()
-            except Exception:  # nor a failing read of the operator's control
-                log.exception("control poll of bot %s failed", self.bot_id)
+            except Exception as exc:  # nor a failing read of the operator's control
+                if unreachable(exc):
+                    log.warning(
+                        "control poll of bot %s: the database cannot be reached", self.bot_id
+                    )
+                else:
+                    log.exception("control poll of bot %s failed", self.bot_id)
             wait = max(0.0, min(poll, next_beat - time.monotonic()))
             if self._stop_event.wait(wait):
                 return

@@ -52,6 +52,7 @@ from trading_platform.db.leases import (
     release_lease,
     renew_lease,
 )
+from trading_platform.db.outage import until_reachable
 from trading_platform.db.status import update_bot_status
 from trading_platform.engine.activity import DEFAULT_SUMMARY_SECONDS, Activity, ActivityLog
 from trading_platform.engine.builder import RECORDER_NAME, build_cerebro
@@ -77,6 +78,9 @@ VenueFactory = Callable[[RunServices], Venue]
 LEASE_TTL_HEARTBEATS = 3
 #: never below this: a busy database may delay a renewal by its busy timeout
 LEASE_TTL_FLOOR_SECONDS = 15.0
+#: how long a stopping run waits for an unreachable database to save its position: a run
+#: must end; the next one takes its position from the saved row, or the exchange (live)
+STOP_WRITE_PATIENCE_SECONDS = 30.0
 
 
 def lease_ttl_seconds(config: BotConfig) -> float:
@@ -223,8 +227,13 @@ class BotRunner:
 
     def note(self, reason: str, kind: Activity = Activity.INCIDENT) -> None:
         """An audit row that keeps the current status (e.g. the data feed failing), and an
-        activity entry of ``kind``."""
-        if self.status(self.current_status, reason):
+        activity entry of ``kind``.  An incident happens in a bot's own thread (Cerebro's,
+        the feed's): while the database cannot be reached that thread waits to record it
+        (:mod:`~trading_platform.db.outage`) instead of dying of the outage."""
+        noted = until_reachable(
+            lambda: self.status(self.current_status, reason), f"bot {self.bot_id}: audit row"
+        )
+        if noted:
             self.activity.incident(kind, reason, status=str(self.current_status))
 
     def report_activity(self, final: bool = False) -> None:
@@ -250,8 +259,17 @@ class BotRunner:
         self.feed_problem = problem
 
     def notify_error(self, message: Message, dedupe_key: str) -> None:
+        """Queue an error notification; while the database cannot be reached, wait for it
+        (at most :data:`STOP_WRITE_PATIENCE_SECONDS`: a failing run reports here on its way
+        out, and must end)."""
         if self.config.notifications.error_notifications:
-            outbox.enqueue(self.database, message, bot_id=self.bot_id, dedupe_key=dedupe_key)
+            until_reachable(
+                lambda: outbox.enqueue(
+                    self.database, message, bot_id=self.bot_id, dedupe_key=dedupe_key
+                ),
+                f"bot {self.bot_id}: error notification",
+                patience=STOP_WRITE_PATIENCE_SECONDS,
+            )
 
     # -- the run ----------------------------------------------------------------------------
     def run_until_interrupted(
@@ -494,7 +512,7 @@ class BotRunner:
     def _persist_position(self) -> None:
         if self.sink is not None and not self.fenced:
             try:
-                self.sink.save_position()
+                self.sink.save_position(patience=STOP_WRITE_PATIENCE_SECONDS)
             except LeaseLost as exc:
                 self.lease_lost(str(exc))
             except Exception:

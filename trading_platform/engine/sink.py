@@ -7,6 +7,11 @@ written here; live bots' fills are written by their broker from the exchange's o
 Every write checks the run's lease (``fence``) in its own transaction, and a paper fill's
 client order id must be new: a second process on the same bot fails instead of writing
 beside the first.
+
+While the database cannot be reached every write waits for it to return
+(:mod:`~trading_platform.db.outage`), in Cerebro's thread: the bot decides nothing new
+meanwhile, and the fill it holds in memory is written, after the ones before it, as soon
+as the database answers.  A fill written late is harmless; a fill dropped would be lost.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from sqlalchemy import Engine
 
 from trading_platform.config import BotConfig
 from trading_platform.contract import Side
-from trading_platform.db.orders import Fence, write_ahead_order
+from trading_platform.db.orders import Fence, write_ahead_order_waiting
+from trading_platform.db.outage import until_reachable
 from trading_platform.db.positions import save_position
 from trading_platform.db.trades import link_fills_to_orders, record_trades
 from trading_platform.engine.activity import ActivityLog
@@ -62,9 +68,12 @@ class DatabaseSink:
         order_id = client_order_id(self.bot_id, self.incarnation, fill.sequence)
         if self.records_fills:
             order, trade = fill.rows(self.bot_id, self.run_id, self.config.symbol, order_id)
-            write_ahead_order(self.database, self.fence, **order)
-            record_trades(self.database, [trade], fence=self.fence)
-            link_fills_to_orders(self.database, self.bot_id, self.run_id)
+            what = f"bot {self.bot_id}: paper fill {order_id}"
+            write_ahead_order_waiting(self.database, self.fence, what, **order)
+            until_reachable(lambda: record_trades(self.database, [trade], fence=self.fence), what)
+            until_reachable(
+                lambda: link_fills_to_orders(self.database, self.bot_id, self.run_id), what
+            )
             if self.activity is not None:
                 self.activity.fill(
                     side=fill.side,
@@ -102,21 +111,33 @@ class DatabaseSink:
             )
         else:
             return
-        outbox.enqueue(self.database, message, bot_id=self.bot_id, dedupe_key=f"fill:{order_id}")
+        until_reachable(
+            lambda: outbox.enqueue(
+                self.database, message, bot_id=self.bot_id, dedupe_key=f"fill:{order_id}"
+            ),
+            f"bot {self.bot_id}: notification of {order_id}",
+        )
 
     def on_trade_closed(self, trade: ClosedTrade) -> None:
         """Round trips are derived from the fills; nothing more to store."""
 
-    def save_position(self) -> None:
+    def save_position(self, patience: float | None = None) -> None:
+        """Write the position; while the database cannot be reached, wait for it (at most
+        ``patience`` seconds when given: the stop path's limit)."""
         if self.broker is None or self.data is None:
             return
         position = self.broker.getposition(self.data)
-        save_position(
-            self.database,
-            self.bot_id,
-            self.config.symbol,
-            size=position.size,
-            avg_price=position.price if position.size else None,
-            cash=self.broker.getcash(),
-            fence=self.fence,
+        size, price, cash = position.size, position.price, self.broker.getcash()
+        until_reachable(
+            lambda: save_position(
+                self.database,
+                self.bot_id,
+                self.config.symbol,
+                size=size,
+                avg_price=price if size else None,
+                cash=cash,
+                fence=self.fence,
+            ),
+            f"bot {self.bot_id}: position",
+            patience=patience,
         )

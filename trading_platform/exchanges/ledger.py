@@ -7,8 +7,11 @@ fills do not add up to what the exchange filled.  A fill is keyed by the exchang
 so recording it again (a retry, a poll, a restart) stores nothing.
 
 Every write runs ``fence`` (the run's lease check) in its own transaction: a process whose
-lease was taken writes nothing more.  Numbers from the exchange that are missing, not
-numbers, or negative are :class:`MalformedAnswer`, never stored as 0.
+lease was taken writes nothing more.  While the database cannot be reached, the writes wait
+for it to return (:mod:`~trading_platform.db.outage`): the broker's thread waits with them,
+so no order is sent before its write-ahead row is committed, and the answers and fills that
+arrived meanwhile are written, in order, when it is back.  Numbers from the exchange that
+are missing, not numbers, or negative are :class:`MalformedAnswer`, never stored as 0.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from trading_platform.db.orders import (
     record_order,
     unresolved_orders,
     update_order,
-    write_ahead_order,
+    write_ahead_order_waiting,
 )
+from trading_platform.db.outage import until_reachable
 from trading_platform.db.trades import last_entry_logic, record_trade
 from trading_platform.db.types import to_decimal, utcnow
 from trading_platform.engine.activity import ActivityLog
@@ -165,9 +169,10 @@ class OrderLedger:
         price: Decimal | None,
         logic: str | None,
     ) -> None:
-        self._row_ids[client_order_id] = write_ahead_order(
+        self._row_ids[client_order_id] = write_ahead_order_waiting(
             self.database,
             self.fence,
+            f"bot {self.bot_id}: write-ahead of order {client_order_id}",
             bot_id=self.bot_id,
             run_id=self.run_id,
             client_order_id=client_order_id,
@@ -182,7 +187,11 @@ class OrderLedger:
 
     def mark_sent(self, client_order_id: str) -> None:
         """The order is about to go out (again): its arrival window starts now."""
-        update_order(self.database, client_order_id, self.fence, last_sent_at=utcnow())
+        sent_at = utcnow()
+        until_reachable(
+            lambda: update_order(self.database, client_order_id, self.fence, last_sent_at=sent_at),
+            f"bot {self.bot_id}: order {client_order_id} marked sent",
+        )
 
     def update(
         self,
@@ -208,7 +217,10 @@ class OrderLedger:
                 values["fee"] = exchange_amount(answer_fee["cost"], "order fee")
         if "fee" not in values and fee:
             values["fee"] = fee
-        update_order(self.database, client_order_id, self.fence, **values)
+        until_reachable(
+            lambda: update_order(self.database, client_order_id, self.fence, **values),
+            f"bot {self.bot_id}: order {client_order_id} updated",
+        )
 
     def record_fill(
         self,
@@ -221,7 +233,33 @@ class OrderLedger:
         entry_logic: str | None,
         exit_logic: str | None,
     ) -> bool:
-        """Store ``fill`` once; returns whether it was new."""
+        """Store ``fill`` once; returns whether it was new.  While the database cannot be
+        reached this waits for it (:mod:`~trading_platform.db.outage`): the fill is known
+        only here until it is written."""
+        return until_reachable(
+            lambda: self._record_fill(
+                client_order_id,
+                side,
+                fill,
+                fee_in_quote=fee_in_quote,
+                pnl=pnl,
+                entry_logic=entry_logic,
+                exit_logic=exit_logic,
+            ),
+            f"bot {self.bot_id}: fill {fill.fill_id} of order {client_order_id}",
+        )
+
+    def _record_fill(
+        self,
+        client_order_id: str,
+        side: str,
+        fill: ExchangeFill,
+        *,
+        fee_in_quote: Decimal,
+        pnl: Decimal | None,
+        entry_logic: str | None,
+        exit_logic: str | None,
+    ) -> bool:
         row_id = self._row_ids.get(client_order_id)
         if row_id is None:
             row_id = record_order(
@@ -269,15 +307,23 @@ class OrderLedger:
 
     def mark_drift(self, what: str) -> str:
         """``trading_bots.drift``: the bot's books differ from the exchange's (fenced)."""
-        return record_drift(self.database, self.bot_id, what, self.fence)
+        return until_reachable(
+            lambda: record_drift(self.database, self.bot_id, what, self.fence),
+            f"bot {self.bot_id}: drift marker",
+        )
 
     def drift(self) -> str | None:
         """The drift marker, None once the operator cleared it."""
-        return drift_of(self.database, self.bot_id)
+        return until_reachable(
+            lambda: drift_of(self.database, self.bot_id), f"bot {self.bot_id}: drift marker read"
+        )
 
     def clear_drift(self) -> str | None:
         """Clear the drift marker (a restart took the exchange as the truth); returns it."""
-        return clear_drift(self.database, self.bot_id, run_id=self.run_id, fence=self.fence)
+        return until_reachable(
+            lambda: clear_drift(self.database, self.bot_id, run_id=self.run_id, fence=self.fence),
+            f"bot {self.bot_id}: drift cleared",
+        )
 
     def unresolved(self) -> list[TradingOrder]:
         orders = unresolved_orders(self.database, self.bot_id)
