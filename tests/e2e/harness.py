@@ -373,13 +373,16 @@ class Platform:
         return insert_bot_sql(self.engine, name, **{"config": FAST_PAPER_CONFIG, **columns})
 
 
-def postgres_databases(base_url: str) -> tuple[str, dict[str, str], Callable[[], None]]:
-    """A fresh PostgreSQL database for the bots and one for Dagster storage, and a cleanup."""
+def postgres_databases(
+    base_url: str, prefix: str = "e2e"
+) -> tuple[str, dict[str, str], Callable[[], None]]:
+    """A fresh PostgreSQL database for the bots and one for Dagster storage, and a cleanup.
+    ``prefix`` starts their names (a benchmark's databases are told from the tests')."""
     from sqlalchemy.engine import make_url
 
     url = make_url(base_url)
     suffix = uuid.uuid4().hex[:10]
-    bots_db, dagster_db = f"e2e_bots_{suffix}", f"e2e_dagster_{suffix}"
+    bots_db, dagster_db = f"{prefix}_bots_{suffix}", f"{prefix}_dagster_{suffix}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{bots_db}"'))
