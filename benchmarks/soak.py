@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -50,7 +51,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -590,9 +591,14 @@ def growth_report(start: Storage, end: Storage, bots: int) -> float:
         if name in kinds:  # the table's growth in the share of the text added
             size_ = round(event_bytes * size_ / event_text)
         part(name, rows, size_, model)
-    print("  bot database (PostgreSQL, pg_total_relation_size):")
+    print("  bot database (PostgreSQL; rows added x pg_total_relation_size per row at the end):")
     for name in sorted(end.bots):
         rows, size_ = delta(start.bots, end.bots, name)
+        if rows > 0:
+            # a few hundred rows grow a table by whole pages of the heap and of each index:
+            # the rows added at the table's average footprint per row are steadier
+            count, now = end.bots[name]
+            size_ = round(rows * now / count)
         if rows or size_:
             model = BOT_TABLE_MODELS.get(name, DEFAULT_MODEL)
             part(name, rows, size_, model, now=end.bots[name][1])
@@ -651,6 +657,7 @@ def main() -> None:
     )
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--keep", action="store_true", help="keep the databases and the home")
+    parser.add_argument("--json", type=Path, help="write the raw samples to this file")
     args = parser.parse_args()
     began = time.time()
     database_url, dagster_env, cleanup = postgres_databases(args.postgres_url, prefix="soak")
@@ -735,6 +742,22 @@ def main() -> None:
         end_storage = soak.storage()
         ticks = soak.tick_seconds(ready)
         restarts = soak.restarts()
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "bots": args.bots,
+                        "ready": ready,
+                        "storage": [asdict(start_storage), asdict(end_storage)],
+                        "memories": [asdict(m) for m in memories],
+                        "ticks": ticks,
+                        "heartbeat_max": soak.heartbeat_max,
+                        "active": [soak.active_min, soak.active_max, soak.active_bad],
+                        "restarts": [start_restarts, restarts],
+                    },
+                    indent=1,
+                )
+            )
         report(args.bots, soak, memories, ticks, start_restarts, restarts, ready)
         year_gb = growth_report(start_storage, end_storage, args.bots)
         goals(args.bots, soak, memories, year_gb, restarts)
