@@ -20,6 +20,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL connections a process keeps open between uses.  Every bot's run worker is a
+#: process of its own with two threads on the database (the bot and its heartbeat) that
+#: rarely use it at the same moment; with a pool of 5, each kept two connections open, and 50
+#: bots took 94 of PostgreSQL's default ``max_connections`` (100): the next process to
+#: connect (a schedule's run, the CLI) was refused (``benchmarks/soak.py``).  A thread that
+#: needs a connection while the kept one is in use opens another (up to
+#: :data:`POSTGRES_MAX_OVERFLOW`), closed as soon as it is returned.
+POSTGRES_POOL_SIZE = 1
+POSTGRES_MAX_OVERFLOW = 9
 
 
 def trading_home() -> Path:
@@ -55,7 +64,12 @@ def make_engine(url: str | None = None) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+    )
 
 
 @lru_cache(maxsize=8)
