@@ -56,20 +56,35 @@ def test_twenty_bot_processes_share_one_sqlite_file_without_a_lock_error(tmp_pat
         for n in range(BOTS)
     ]
     began = time.time()
+    stop = tmp_path / "stop"
     bots = {
-        bot_id: spawn("bot", url, tmp_path / f"bot-{bot_id}.json", SECONDS, bot_id)
+        bot_id: spawn("bot", url, tmp_path / f"bot-{bot_id}.json", 300, bot_id, stop_file=stop)
         for bot_id in ids
     }
-    # every bot heartbeats before the operator's writes begin: the contention is all at once
-    wait_for(lambda: all(b.last_heartbeat for b in get_bots(engine)), 120, "every bot's heartbeat")
-    writer = spawn("writer", url, tmp_path / "writer.json", SECONDS / 2)
-    wait_for(lambda: writer.poll() is not None, SECONDS, "the writer to finish")
-    middle = {b.id: b.last_heartbeat for b in get_bots(engine)}
+    writer = None
     try:
+        # every bot heartbeats before the operator's writes begin: the contention is all at once
+        wait_for(
+            lambda: all(b.last_heartbeat for b in get_bots(engine)), 120, "every bot's heartbeat"
+        )
+        writer = spawn("writer", url, tmp_path / "writer.json", SECONDS / 2)
+        wait_for(lambda: writer.poll() is not None, SECONDS, "the writer to finish")
+        middle = {b.id: b.last_heartbeat for b in get_bots(engine)}
+        # heartbeats kept advancing after the contention: every bot's, before any stops
+        wait_for(
+            lambda: all(
+                b.last_heartbeat is not None and b.last_heartbeat > middle[b.id]  # type: ignore[operator]
+                for b in get_bots(engine)
+            ),
+            60,
+            "every bot's heartbeat after the writer's",
+        )
+        stop.touch()
         for process in bots.values():
-            process.wait(timeout=SECONDS + 90)
+            process.wait(timeout=90)
     finally:
-        for process in [*bots.values(), writer]:
+        stop.touch()
+        for process in [*bots.values(), *([writer] if writer else [])]:
             if process.poll() is None:
                 process.kill()
     assert writer.returncode == 0, (tmp_path / "writer.log").read_text()[-3000:]

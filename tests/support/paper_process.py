@@ -42,14 +42,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn(
-    role: str, url: str, report: Path, seconds: float, bot_id: int | None = None
+    role: str,
+    url: str,
+    report: Path,
+    seconds: float,
+    bot_id: int | None = None,
+    stop_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start this module as ``role`` (``bot`` or ``writer``); its output goes beside
-    ``report`` (``.log``)."""
+    ``report`` (``.log``).  A bot with a ``stop_file`` stops when the file appears (at the
+    latest after ``seconds``): under load, bot processes start seconds apart, and a bot
+    that ran a fixed time from its own start could end before the last one began."""
     command = [sys.executable, "-m", "tests.support.paper_process", role, "--url", url]
     command += ["--seconds", str(seconds), "--report", str(report)]
     if bot_id is not None:
         command += ["--bot-id", str(bot_id)]
+    if stop_file is not None:
+        command += ["--stop-file", str(stop_file)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log = open(report.with_suffix(".log"), "wb")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -93,7 +102,7 @@ class WriteTimer:
             self.latencies.append(time.monotonic() - began)
 
 
-def run_bot(url: str, bot_id: int, seconds: float) -> dict[str, Any]:
+def run_bot(url: str, bot_id: int, seconds: float, stop_file: Path | None = None) -> dict[str, Any]:
     problems = Problems()
     logging.getLogger().addHandler(problems)
     engine = make_engine(url)
@@ -115,7 +124,10 @@ def run_bot(url: str, bot_id: int, seconds: float) -> dict[str, Any]:
     thread = threading.Thread(target=run, name=f"bot-{bot_id}")
     began = time.monotonic()
     thread.start()
-    thread.join(timeout=seconds)
+    while thread.is_alive() and time.monotonic() - began < seconds:
+        if stop_file is not None and stop_file.exists():
+            break
+        thread.join(timeout=0.2)
     runner.request_stop()
     thread.join(timeout=60)
     recorder = runner._recorder()
@@ -166,12 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bot-id", type=int)
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--stop-file", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.role == "writer":
         report = write_like_operators(args.url, args.seconds)
     else:
-        report = run_bot(args.url, args.bot_id, args.seconds)
+        report = run_bot(args.url, args.bot_id, args.seconds, args.stop_file)
     args.report.write_text(json.dumps(report))
 
 
