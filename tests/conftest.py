@@ -19,6 +19,9 @@ from tests.support.xdist_groups import group_name, longest_first
 from trading_platform.db import make_engine
 from trading_platform.db.migrate import upgrade
 
+#: fixtures of a private PostgreSQL cluster a test may stop (``private_cluster``, ...)
+pytest_plugins = ["tests.support.private_postgres"]
+
 POSTGRES_URL = os.environ.get("TRADING_TEST_POSTGRES_URL")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

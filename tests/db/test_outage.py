@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 
 import psycopg2
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tests.support.private_postgres import PrivatePostgres, private_postgres
-from trading_platform.db import make_engine
-from trading_platform.db.migrate import upgrade
+from tests.support.private_postgres import PrivatePostgres
 from trading_platform.db.orders import (
     DuplicateClientOrderId,
     write_ahead_order,
@@ -79,20 +76,6 @@ def test_until_reachable_retries_an_outage_only_and_gives_up_after_its_patience(
         until_reachable(down, "w", patience=0.0, sleep=lambda _s: None)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivatePostgres]:
-    with private_postgres() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def database(cluster: PrivatePostgres) -> Iterator[Engine]:
-    upgrade(cluster.url())
-    engine = make_engine(cluster.url())
-    yield engine
-    engine.dispose()
-
-
 def _order(client_order_id: str, run_id: str) -> dict[str, object]:
     return {
         "bot_id": 1,
@@ -107,11 +90,11 @@ def _order(client_order_id: str, run_id: str) -> dict[str, object]:
 
 
 def test_a_write_ahead_whose_commit_answer_was_lost_takes_its_own_row(
-    database: Engine,
+    private_database: Engine,
 ) -> None:
     """The first attempt committed, then the connection died before the answer: the retry
     finds the run's own id and takes that row; another run's id is still a duplicate."""
-    committed = write_ahead_order(database, None, **_order("tp-1-1-1", "run-a"))
+    committed = write_ahead_order(private_database, None, **_order("tp-1-1-1", "run-a"))
     calls = 0
 
     def lost_answer_then_retry(session) -> None:  # type: ignore[no-untyped-def]
@@ -121,29 +104,29 @@ def test_a_write_ahead_whose_commit_answer_was_lost_takes_its_own_row(
             raise _wrapped(psycopg2.OperationalError("server closed the connection"))
 
     row = write_ahead_order_waiting(
-        database, lost_answer_then_retry, "w", **_order("tp-1-1-1", "run-a")
+        private_database, lost_answer_then_retry, "w", **_order("tp-1-1-1", "run-a")
     )
     assert row == committed and calls == 2
     with pytest.raises(DuplicateClientOrderId):
-        write_ahead_order_waiting(database, None, "w", **_order("tp-1-1-1", "run-b"))
+        write_ahead_order_waiting(private_database, None, "w", **_order("tp-1-1-1", "run-b"))
 
 
 def test_a_write_made_during_an_outage_lands_once_the_server_is_back(
-    cluster: PrivatePostgres, database: Engine
+    private_cluster: PrivatePostgres, private_database: Engine
 ) -> None:
-    with database.connect() as connection:
+    with private_database.connect() as connection:
         connection.execute(text("SELECT 1"))  # a pooled connection the restart will break
-    with cluster.outage(2):
+    with private_cluster.outage(2):
         pass
-    with database.begin() as connection:
+    with private_database.begin() as connection:
         connection.execute(text("CREATE TABLE IF NOT EXISTS probe (n int)"))
 
     def write() -> int:
-        with database.begin() as connection:
+        with private_database.begin() as connection:
             connection.execute(text("INSERT INTO probe VALUES (1)"))
             return int(connection.execute(text("SELECT count(*) FROM probe")).scalar_one())
 
-    cluster.stop()
+    private_cluster.stop()
     try:
         result: list[int] = []
         writer = threading.Thread(target=lambda: result.append(until_reachable(write, "probe")))
@@ -151,7 +134,7 @@ def test_a_write_made_during_an_outage_lands_once_the_server_is_back(
         writer.join(2)
         assert writer.is_alive(), "the write did not wait for the server"
     finally:
-        cluster.start()
+        private_cluster.start()
     writer.join(15)
     assert result == [1]
 

@@ -28,8 +28,8 @@ from sqlalchemy import text
 from tests.e2e.harness import Platform, postgres_databases
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
-from tests.support.exchange_emulator import Emulator
-from tests.support.private_postgres import PrivatePostgres, private_postgres
+from tests.support.exchange_emulator import Emulator, exchange_env, served_emulator
+from tests.support.private_postgres import PrivatePostgres
 from trading_platform.db.orders import bot_orders
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
@@ -47,34 +47,19 @@ API_KEY, SECRET = "dbfaults-key-0001", "dbfaults-secret-0001"
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivatePostgres]:
-    with private_postgres() as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(candle_seconds=1, history=200, live=True)
-    emulator.add_account(API_KEY, SECRET, USDT="10000")
-    emulator.timeout_seconds = 1.5
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    with served_emulator({API_KEY: SECRET}) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def platform(
-    cluster: PrivatePostgres, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+    private_cluster: PrivatePostgres, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     # no cleanup: the databases go with the cluster (its admin connection did not survive
     # the restart)
-    database_url, dagster_env, _cleanup = postgres_databases(cluster.url())
-    env = {
-        "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
-        "TRADING_EXCHANGE_TIMEOUT_MS": "1000",
-        "TRADING_CREDENTIALS_DBFAULTS_API_KEY": API_KEY,
-        "TRADING_CREDENTIALS_DBFAULTS_SECRET": SECRET,
-    }
+    database_url, dagster_env, _cleanup = postgres_databases(private_cluster.url())
+    env = exchange_env({"binance": emulator.url}, {"DBFAULTS": (API_KEY, SECRET)})
     home = tmp_path_factory.mktemp("platform")
     platform = Platform(home, database_url, dagster_postgres=dagster_env, extra_env=env)
     platform.start()
@@ -137,7 +122,7 @@ def _database_up(platform: Platform) -> bool:
 
 
 def test_postgres_restarted_under_running_bots(
-    platform: Platform, cluster: PrivatePostgres, emulator: Emulator
+    platform: Platform, private_cluster: PrivatePostgres, emulator: Emulator
 ) -> None:
     account = emulator.accounts[API_KEY]
     bots = _start_bots(platform)
@@ -146,7 +131,7 @@ def test_postgres_restarted_under_running_bots(
     runs = {bot_id: [r.run_id for r in platform.active_runs(bot_id)] for bot_id in bots.all}
     assert all(len(ids) == 1 for ids in runs.values()), runs
 
-    with cluster.outage(OUTAGE_SECONDS):
+    with private_cluster.outage(OUTAGE_SECONDS):
         assert not _database_up(platform)
     returned = dt.datetime.now(dt.UTC)
     returned_at = time.monotonic()

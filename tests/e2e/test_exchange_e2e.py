@@ -25,7 +25,7 @@ from tests.e2e.conftest import BACKENDS, _platform
 from tests.e2e.harness import Platform
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
-from tests.support.exchange_emulator import Emulator
+from tests.support.exchange_emulator import Emulator, exchange_env, served_emulator
 from trading_platform.db.engine import session_scope
 from trading_platform.db.models import Notification
 from trading_platform.db.orders import bot_orders
@@ -54,27 +54,20 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def emulator(backend: str) -> Iterator[Emulator]:
-    emulator = Emulator(candle_seconds=1, history=200, live=True)
-    for name, (key, secret) in ACCOUNTS.items():
-        if name != "FAULTS":
-            emulator.add_account(
-                key, "the-real-secret" if name == "WRONG" else secret, USDT="10000"
-            )
-    emulator.timeout_seconds = 1.5
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    accounts = {
+        key: "the-real-secret" if name == "WRONG" else secret
+        for name, (key, secret) in ACCOUNTS.items()
+        if name != "FAULTS"
+    }
+    with served_emulator(accounts) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def faulty(backend: str) -> Iterator[Emulator]:
     """The exchange that fails a fifth of all requests (timeouts, 429, 5xx) once its bot runs."""
-    emulator = Emulator(candle_seconds=1, history=200, live=True)
-    emulator.add_account(*ACCOUNTS["FAULTS"], USDT="10000")
-    emulator.timeout_seconds = 1.5
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    with served_emulator(dict([ACCOUNTS["FAULTS"]])) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +78,7 @@ def platform(
     emulator: Emulator,
     faulty: Emulator,
 ) -> Iterator[Platform]:
-    env = {
-        "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
-        "TRADING_EXCHANGE_URL_BINANCEUS": faulty.url,
-        "TRADING_EXCHANGE_TIMEOUT_MS": "1000",
-    }
-    for name, (key, secret) in ACCOUNTS.items():
-        env[f"TRADING_CREDENTIALS_{name}_API_KEY"] = key
-        env[f"TRADING_CREDENTIALS_{name}_SECRET"] = secret
+    env = exchange_env({"binance": emulator.url, "binanceus": faulty.url}, ACCOUNTS)
     yield from _platform(request, tmp_path_factory, backend, **env)
 
 

@@ -14,7 +14,7 @@ from dagster import DagsterRunStatus
 from tests.e2e.conftest import BACKENDS, POSTGRES_URL, _platform
 from tests.e2e.harness import Platform, postgres_databases
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
-from tests.support.exchange_emulator import Emulator
+from tests.support.exchange_emulator import Emulator, exchange_env, served_emulator
 from trading_platform.db.leases import lease_of
 from trading_platform.db.users import ensure_user
 
@@ -31,21 +31,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def emulator(backend: str) -> Iterator[Emulator]:
-    emulator = Emulator(candle_seconds=1, history=200, live=True)
-    emulator.add_account(KEY, SECRET, USDT="100000")
-    emulator.timeout_seconds = 1.5
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    with served_emulator({KEY: SECRET}, usdt="100000") as emulator:
+        yield emulator
 
 
 def _env(emulator: Emulator) -> dict[str, str]:
-    return {
-        "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
-        "TRADING_EXCHANGE_TIMEOUT_MS": "1000",
-        "TRADING_CREDENTIALS_ONE_API_KEY": KEY,
-        "TRADING_CREDENTIALS_ONE_SECRET": SECRET,
-    }
+    return exchange_env({"binance": emulator.url}, {"ONE": (KEY, SECRET)})
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from tests.support.books import assert_books_agree
-from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG, PLUGINS, add_bot_config
+from tests.support.builders import PLUGINS, add_emulator_bot
 from tests.support.exchange_emulator import Emulator, serve_emulator_account
 from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
@@ -40,19 +40,8 @@ def _holder(db_engine) -> tuple[BotConfig, Operator]:  # type: ignore[no-untyped
     operator (a user may command their own bots)."""
     registry = load_registry([PLUGINS])[0]
     owner = ensure_user(db_engine, "trader")
-    config = add_bot_config(
-        db_engine,
-        registry,
-        "holder",
-        user_id=owner,
-        **FLIP_FLOP_BOT,
-        mode="live",
-        config={
-            **FLIP_FLOP_CONFIG,
-            "params": {"hold": 100_000},
-            "heartbeat_interval": 1,
-            "credentials": "EMU",
-        },
+    config = add_emulator_bot(
+        db_engine, registry, "holder", user_id=owner, params={"hold": 100_000}
     )
     return config, Operator(owner, "trader", False, "telegram")
 

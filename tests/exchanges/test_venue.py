@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.books import assert_books_agree
-from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG, PLUGINS, add_bot_config
+from tests.support.builders import PLUGINS, add_emulator_bot
 from tests.support.exchange_emulator import Emulator, serve_emulator_account
 from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
@@ -53,20 +53,7 @@ def _config(db_engine, registry, *, mode: str = "live", name: str = "emu", **con
     """A ``flip_flop`` bot of the trader on the emulator, beating every second; a live one
     trades with the EMU credential set."""
     owner = ensure_user(db_engine, "trader", email="trader@example.test")
-    return add_bot_config(
-        db_engine,
-        registry,
-        name,
-        user_id=owner,
-        **FLIP_FLOP_BOT,
-        mode=mode,
-        config={
-            **FLIP_FLOP_CONFIG,
-            "heartbeat_interval": 1,
-            **({"credentials": "EMU"} if mode == "live" else {}),
-            **config,
-        },
-    )
+    return add_emulator_bot(db_engine, registry, name, user_id=owner, mode=mode, **config)
 
 
 def _running(config, registry, db_engine, incarnation: int) -> RunnerThread:

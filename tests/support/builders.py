@@ -163,3 +163,32 @@ def add_bot_config(
     owner = _owner(engine, user, user_id)
     bot_id = add_bot(engine, name, user_id=owner, grant=grant, **overrides)
     return bot_config(registry, bot_id=bot_id, name=name, user_id=owner, **overrides)
+
+
+def add_emulator_bot(
+    engine: Engine,
+    registry: StrategyRegistry,
+    name: str,
+    *,
+    user_id: int,
+    mode: str = "live",
+    **config: Any,
+) -> BotConfig:
+    """A ``flip_flop`` bot (:data:`FLIP_FLOP_BOT`) of ``user_id`` on the exchange emulator,
+    beating every second, ``config`` replacing keys of :data:`FLIP_FLOP_CONFIG`; a live one
+    trades with the ``EMU`` credential set (granted to its owner): what the runner-level
+    tests of the live path run."""
+    return add_bot_config(
+        engine,
+        registry,
+        name,
+        user_id=user_id,
+        **FLIP_FLOP_BOT,
+        mode=mode,
+        config={
+            **FLIP_FLOP_CONFIG,
+            "heartbeat_interval": 1,
+            **({"credentials": "EMU"} if mode == "live" else {}),
+            **config,
+        },
+    )

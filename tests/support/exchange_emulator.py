@@ -26,6 +26,7 @@ can hand the client missing fields, strings for numbers, nulls or negative amoun
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -627,16 +628,40 @@ class Emulator:
             self.server.server_close()
 
 
+@contextlib.contextmanager
+def served_emulator(
+    accounts: dict[str, str], *, usdt: str = "10000", history: int = 200
+) -> Iterator[Emulator]:
+    """A live one-second emulator serving an account of ``usdt`` USDT per API key of
+    ``accounts`` (key -> secret), answering a request within 1.5 s (past the bots' 1 s
+    timeout, its timeouts are real ones); stopped at the end."""
+    emulator = Emulator(candle_seconds=1, history=history, live=True)
+    for key, secret in accounts.items():
+        emulator.add_account(key, secret, USDT=usdt)
+    emulator.timeout_seconds = 1.5
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def exchange_env(urls: dict[str, str], credentials: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The environment that sends bots to emulators (exchange id -> URL) with a 1 s request
+    timeout, and names their credential sets (set name -> (API key, secret))."""
+    env = {f"TRADING_EXCHANGE_URL_{exchange.upper()}": url for exchange, url in urls.items()}
+    env["TRADING_EXCHANGE_TIMEOUT_MS"] = "1000"
+    for name, (key, secret) in credentials.items():
+        env[f"TRADING_CREDENTIALS_{name}_API_KEY"] = key
+        env[f"TRADING_CREDENTIALS_{name}_SECRET"] = secret
+    return env
+
+
 def serve_emulator_account(monkeypatch: Any, api_key: str, secret: str) -> Iterator[Emulator]:
     """A live one-second emulator with one account (10,000 USDT), served as ``binance`` to
     bots whose config names the credential set ``EMU``; stopped when the test ends."""
-    emulator = Emulator(candle_seconds=1, history=120, live=True)
-    emulator.add_account(api_key, secret, USDT="10000")
-    emulator.start()
-    monkeypatch.setenv("TRADING_EXCHANGE_URL_BINANCE", emulator.url)
-    monkeypatch.setenv("TRADING_EXCHANGE_TIMEOUT_MS", "1000")
-    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_API_KEY", api_key)
-    monkeypatch.setenv("TRADING_CREDENTIALS_EMU_SECRET", secret)
-    emulator.timeout_seconds = 1.5
-    yield emulator
-    emulator.stop()
+    with served_emulator({api_key: secret}, history=120) as emulator:
+        env = exchange_env({"binance": emulator.url}, {"EMU": (api_key, secret)})
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield emulator

@@ -27,6 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+
+from trading_platform.db import make_engine
+from trading_platform.db.migrate import upgrade
 
 BIN = Path(os.environ.get("TRADING_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 USER = "postgres"
@@ -161,3 +165,22 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def private_cluster() -> Iterator[PrivatePostgres]:
+    """One private cluster per test module (``pytest_plugins`` in ``tests/conftest.py``
+    makes it a fixture everywhere): creating one takes a few seconds, and each test leaves it
+    running."""
+    with private_postgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def private_database(private_cluster: PrivatePostgres) -> Iterator[Engine]:
+    """The bot schema on the module's private cluster, and an engine on it."""
+    url = private_cluster.url()
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
