@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime as dt
 import json
 import os
 import random
@@ -77,6 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
+from benchmarks.common import epoch_of, timestamp
 from tests.e2e.harness import Platform, postgres_databases
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
 from tests.support.exchange_emulator import Emulator
@@ -102,17 +102,6 @@ MAX_RESTARTS = 100
 #: no kill in the bot's first minute of trading, nor this soon after it traded again
 FIRST_KILL_AFTER = 60.0
 TRADING_BEFORE_NEXT_KILL = 20.0
-
-
-def epoch_of(client_order_id: str) -> int | None:
-    """The lease epoch in a client order id ``tp-<bot>-<epoch>-<sequence>``."""
-    match = re.fullmatch(r"tp-\d+-(\d+)-\d+", client_order_id)
-    return int(match[1]) if match else None
-
-
-def timestamp(at: dt.datetime) -> float:
-    """A database time (SQLite answers naive UTC) as a Unix time."""
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
 
 
 class Chaos(threading.Thread):

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
+from benchmarks.common import epoch_of, free_port, timestamp
 from tests.e2e.harness import BIN, Platform, postgres_databases
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
@@ -66,22 +65,6 @@ API_KEY, SECRET = "hostkill-key-0001", "hostkill-secret-0001"
 GOAL_SECONDS = 120.0
 #: account reads a live bot's recovery makes before it trades
 RECOVERY_ROUTES = ("/openOrders", "/myTrades", "/account", "/allOrders", "/order")
-
-
-def epoch_of(client_order_id: str) -> int | None:
-    match = re.fullmatch(r"tp-\d+-(\d+)-\d+", client_order_id)
-    return int(match[1]) if match else None
-
-
-def timestamp(at: dt.datetime) -> float:
-    """A database time (SQLite answers naive UTC) as a Unix time."""
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Host:

@@ -43,7 +43,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from dagster import DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.common import free_port
 from tests.e2e.harness import BIN, Platform, postgres_databases
 from trading_platform.config import BotConfig
 from trading_platform.orchestration.environment import Timing
@@ -160,12 +160,6 @@ def total(sizes: Any) -> Size:
 
 
 # -- the platform --------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_webserver(platform: Platform, port: int) -> Any:
     """``dagster-webserver`` on the platform's workspace, spawned like the daemon (its own
     session, stopped with the platform)."""
