@@ -83,6 +83,17 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="tracemalloc's top sites (slow)")
     parser.add_argument("--types", action="store_true", help="the object types that grew most")
     parser.add_argument(
+        "--chain",
+        metavar="MODULE.QUALNAME",
+        default="",
+        help="print what keeps the newest object of this type alive",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="a full garbage collection in each process before each sample",
+    )
+    parser.add_argument(
         "--quiet-schedules", action="store_true", help="schedules once a year: sensors alone"
     )
     parser.add_argument(
@@ -107,6 +118,8 @@ def main() -> None:
         "TRADING_MEMPROBE_TRACE": "1" if args.trace else "0",
         "TRADING_MEMPROBE_TYPES": "1" if args.types else "0",
         "TRADING_MEMPROBE_BASELINE": str(args.warmup * 60),
+        "TRADING_MEMPROBE_CHAIN": args.chain,
+        "TRADING_MEMPROBE_COLLECT": "1" if args.collect else "0",
         "TRADING_HEALTH_CRON": production.health_cron,
         "TRADING_PERFORMANCE_CRON": production.performance_cron,
         "TRADING_PURGE_CRON": production.purge_cron,
@@ -150,6 +163,10 @@ def main() -> None:
             print("  object types grown most since the warm-up (count):")
             for name, count in samples[-1]["types"]:
                 print(f"    {count:+,} {name}")
+        if args.chain and samples[-1].get("chain"):
+            print(f"  what keeps the newest {args.chain} alive:")
+            for entry in samples[-1]["chain"]:
+                print(f"    <- {entry}")
         if args.trace and samples[-1].get("top"):
             print("  grown most since the first sample (tracemalloc):")
             for entry in samples[-1]["top"]:

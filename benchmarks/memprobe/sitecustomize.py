@@ -11,7 +11,12 @@ start-up and the first lazy imports).  Resident memory that grows while Python's
 objects stay flat is memory held below Python (a C extension such as gRPC's core, or the C
 allocator's fragmentation); growing blocks are Python objects kept alive, and with
 ``TRADING_MEMPROBE_TRACE=1`` (``tracemalloc``, slow) the probe names the lines that
-allocated the most since that sample.
+allocated the most since that sample.  ``TRADING_MEMPROBE_CHAIN=<module>.<qualname>`` adds
+what keeps the newest object of that type alive: the chain of its referrers up to a module
+or a class.
+``TRADING_MEMPROBE_COLLECT=1`` runs a full garbage collection before each sample and records
+how many unreachable objects it freed: objects that only a full collection frees are cyclic
+garbage waiting for Python's oldest generation to be collected, not a leak.
 
 Nothing happens without ``TRADING_MEMPROBE_DIR``: the directory is never on a product path.
 """
@@ -24,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -39,11 +45,54 @@ def _type_counts() -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
+def _chain(type_name: str, known: set[int]) -> list[str]:
+    """The referrers of the newest object of ``type_name`` not in ``known``, up to a module's
+    or a class's namespace (frames, and the lists this function makes, left out)."""
+    found = [
+        o
+        for o in gc.get_objects()
+        if f"{type(o).__module__}.{type(o).__qualname__}" == type_name and id(o) not in known
+    ]
+    if not found:
+        return []
+    current, chain = found[-1], []
+    del found
+    seen = {id(current), id(chain)}
+    for _ in range(60):
+        referrers = [
+            r
+            for r in gc.get_referrers(current)
+            if id(r) not in seen and not isinstance(r, types.FrameType)
+        ]
+        if not referrers:
+            break
+        current = referrers[0]
+        del referrers
+        seen.add(id(current))
+        name = f"{type(current).__module__}.{type(current).__qualname__}"
+        if isinstance(current, dict):
+            name += f" keys={list(current)[:6]!r:.200}"
+            if "__name__" in current and "__builtins__" in current:
+                chain.append(f"{name} (globals of {current['__name__']})")
+                break
+        elif isinstance(current, list | tuple | set | frozenset):
+            name += f" len={len(current)}"
+        elif isinstance(current, types.FunctionType | types.MethodType):
+            name += f" {current.__qualname__}"
+        chain.append(name)
+        if isinstance(current, type | types.ModuleType):
+            break
+    return chain
+
+
 def _probe(directory: Path, seconds: float, trace: bool, types: bool, baseline: float) -> None:
     import tracemalloc
 
     began = time.time()
     base_types: Counter[str] | None = None
+    chain_type = os.environ.get("TRADING_MEMPROBE_CHAIN", "")
+    collect = os.environ.get("TRADING_MEMPROBE_COLLECT") == "1"
+    known: set[int] | None = None
     out = directory / f"{os.getpid()}.jsonl"
     cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     first = None
@@ -51,8 +100,10 @@ def _probe(directory: Path, seconds: float, trace: bool, types: bool, baseline: 
         handle.write(json.dumps({"pid": os.getpid(), "cmdline": cmdline}) + "\n")
         while True:
             time.sleep(seconds)
+            freed = gc.collect() if collect else None
             sample = {
                 "t": time.time(),
+                "freed": freed,
                 "rss": _rss(),
                 "blocks": sys.getallocatedblocks(),
                 "objects": len(gc.get_objects()),
@@ -65,6 +116,11 @@ def _probe(directory: Path, seconds: float, trace: bool, types: bool, baseline: 
                     base_types = counts
                 grown = counts - base_types
                 sample["types"] = grown.most_common(15)
+            if chain_type and settled:
+                if known is None:
+                    known = {id(o) for o in gc.get_objects()}
+                else:
+                    sample["chain"] = _chain(chain_type, known)
             if trace and settled:
                 snapshot = tracemalloc.take_snapshot()
                 if first is None:
