@@ -76,7 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
-from benchmarks.common import epoch_of, timestamp
+from benchmarks.common import checkout_pythonpath, epoch_of, timestamp
 from tests.e2e.harness import Platform, postgres_databases
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
 from tests.support.exchange_emulator import Emulator
@@ -87,7 +87,6 @@ from trading_platform.db.status import status_events
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
 
-ROOT = Path(__file__).resolve().parents[1]
 API_KEY, SECRET = "chaos-key-0001", "chaos-secret-0001"
 SYMBOL = "BTC/USDT"
 #: probability per second that the next order request gets one of these faults
@@ -475,7 +474,7 @@ def main() -> None:
     emulator.on_lost_answer = lambda: chaos.counts.update(["lost executed"])
     env = {
         # the run workers import the package of this checkout, whatever is installed
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": checkout_pythonpath(),
         "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
         "TRADING_CREDENTIALS_CHAOS_API_KEY": API_KEY,
         "TRADING_CREDENTIALS_CHAOS_SECRET": SECRET,

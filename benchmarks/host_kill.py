@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
-from benchmarks.common import epoch_of, free_port, timestamp
+from benchmarks.common import checkout_pythonpath, epoch_of, free_port, timestamp
 from tests.e2e.harness import BIN, Platform, postgres_databases
 from tests.support.books import assert_books_agree
 from tests.support.builders import FLIP_FLOP_BOT, FLIP_FLOP_CONFIG
@@ -60,7 +60,6 @@ from trading_platform.contract import UNRESOLVED_ORDER_STATUSES
 from trading_platform.db.status import status_events
 from trading_platform.db.users import ensure_user
 
-ROOT = Path(__file__).resolve().parents[1]
 API_KEY, SECRET = "hostkill-key-0001", "hostkill-secret-0001"
 GOAL_SECONDS = 120.0
 #: account reads a live bot's recovery makes before it trades
@@ -196,7 +195,7 @@ def main() -> None:
     emulator.start()
     exchange = ExchangeLog(emulator)
     env = {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": checkout_pythonpath(),
         "TRADING_EXCHANGE_URL_BINANCE": emulator.url,
         "TRADING_CREDENTIALS_HOSTKILL_API_KEY": API_KEY,
         "TRADING_CREDENTIALS_HOSTKILL_SECRET": SECRET,

@@ -30,11 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import checkout_pythonpath, production_schedules
 from benchmarks.soak import bot_config, slope_per_hour
 from tests.e2e.harness import Platform, postgres_databases
-from trading_platform.orchestration.environment import Timing
 
-ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).resolve().parent / "memprobe"
 MB = 1024 * 1024
 
@@ -108,11 +107,8 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="procmem-"))
     probe_dir = home / "probe"
-    production = Timing()
     env = {
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(PROBE), str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
+        "PYTHONPATH": checkout_pythonpath(PROBE),
         "TRADING_MEMPROBE_DIR": str(probe_dir),
         "TRADING_MEMPROBE_SECONDS": str(args.seconds),
         "TRADING_MEMPROBE_TRACE": "1" if args.trace else "0",
@@ -120,13 +116,9 @@ def main() -> None:
         "TRADING_MEMPROBE_BASELINE": str(args.warmup * 60),
         "TRADING_MEMPROBE_CHAIN": args.chain,
         "TRADING_MEMPROBE_COLLECT": "1" if args.collect else "0",
-        "TRADING_HEALTH_CRON": production.health_cron,
-        "TRADING_PERFORMANCE_CRON": production.performance_cron,
-        "TRADING_PURGE_CRON": production.purge_cron,
     }
-    if args.quiet_schedules:
-        for name in ("TRADING_HEALTH_CRON", "TRADING_PERFORMANCE_CRON", "TRADING_PURGE_CRON"):
-            del env[name]  # the harness's once-a-year schedules
+    if not args.quiet_schedules:  # quiet: the harness's once-a-year schedules
+        env.update(production_schedules())
     env.update(item.split("=", 1) for item in args.env)
     if args.sqlite:
         database_url, dagster_env = f"sqlite:///{home / 'bots.db'}", None

@@ -60,12 +60,11 @@ from dagster import DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import free_port
+from benchmarks.common import checkout_pythonpath, free_port, production_schedules
 from tests.e2e.harness import BIN, Platform, postgres_databases
 from trading_platform.config import BotConfig
 from trading_platform.orchestration.environment import Timing
 
-ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 GB = 1024**3
 DAGSTER_TABLES = ("event_logs", "runs", "run_tags", "job_ticks")
@@ -665,14 +664,7 @@ def main() -> None:
     database_url, dagster_env, cleanup = postgres_databases(args.postgres_url, prefix="soak")
     home = Path(tempfile.mkdtemp(prefix="soak-"))
     production = Timing()
-    env = {
-        # the run workers import the package of this checkout, whatever is installed
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        # the schedules as in production (the harness quiets them)
-        "TRADING_HEALTH_CRON": production.health_cron,
-        "TRADING_PERFORMANCE_CRON": production.performance_cron,
-        "TRADING_PURGE_CRON": production.purge_cron,
-    }
+    env = {"PYTHONPATH": checkout_pythonpath(), **production_schedules()}
     platform = Platform(
         home, database_url, dagster_postgres=dagster_env, extra_env=env, platform_defaults=True
     )
