@@ -29,8 +29,10 @@ import os
 import sys
 import threading
 import time
+import tracemalloc
 import types
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -41,18 +43,18 @@ def _rss() -> int:
     return 0
 
 
+def _type_name(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
 def _type_counts() -> Counter[str]:
-    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+    return Counter(_type_name(o) for o in gc.get_objects())
 
 
 def _chain(type_name: str, known: set[int]) -> list[str]:
     """The referrers of the newest object of ``type_name`` not in ``known``, up to a module's
     or a class's namespace (frames, and the lists this function makes, left out)."""
-    found = [
-        o
-        for o in gc.get_objects()
-        if f"{type(o).__module__}.{type(o).__qualname__}" == type_name and id(o) not in known
-    ]
+    found = [o for o in gc.get_objects() if _type_name(o) == type_name and id(o) not in known]
     if not found:
         return []
     current, chain = found[-1], []
@@ -69,7 +71,7 @@ def _chain(type_name: str, known: set[int]) -> list[str]:
         current = referrers[0]
         del referrers
         seen.add(id(current))
-        name = f"{type(current).__module__}.{type(current).__qualname__}"
+        name = _type_name(current)
         if isinstance(current, dict):
             name += f" keys={list(current)[:6]!r:.200}"
             if "__name__" in current and "__builtins__" in current:
@@ -85,22 +87,46 @@ def _chain(type_name: str, known: set[int]) -> list[str]:
     return chain
 
 
-def _probe(directory: Path, seconds: float, trace: bool, types: bool, baseline: float) -> None:
-    import tracemalloc
+@dataclass(frozen=True)
+class Settings:
+    """What to sample, from the ``TRADING_MEMPROBE_*`` variables (module docstring)."""
 
+    directory: Path
+    seconds: float
+    baseline: float
+    trace: bool
+    types: bool
+    chain: str
+    collect: bool
+
+    @classmethod
+    def from_environment(cls, directory: str) -> Settings:
+        def flag(name: str) -> bool:
+            return os.environ.get(f"TRADING_MEMPROBE_{name}") == "1"
+
+        return cls(
+            directory=Path(directory),
+            seconds=float(os.environ.get("TRADING_MEMPROBE_SECONDS", "30")),
+            baseline=float(os.environ.get("TRADING_MEMPROBE_BASELINE", "180")),
+            trace=flag("TRACE"),
+            types=flag("TYPES"),
+            chain=os.environ.get("TRADING_MEMPROBE_CHAIN", ""),
+            collect=flag("COLLECT"),
+        )
+
+
+def _probe(settings: Settings) -> None:
     began = time.time()
     base_types: Counter[str] | None = None
-    chain_type = os.environ.get("TRADING_MEMPROBE_CHAIN", "")
-    collect = os.environ.get("TRADING_MEMPROBE_COLLECT") == "1"
     known: set[int] | None = None
-    out = directory / f"{os.getpid()}.jsonl"
-    cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     first = None
+    out = settings.directory / f"{os.getpid()}.jsonl"
+    cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     with out.open("a") as handle:
         handle.write(json.dumps({"pid": os.getpid(), "cmdline": cmdline}) + "\n")
         while True:
-            time.sleep(seconds)
-            freed = gc.collect() if collect else None
+            time.sleep(settings.seconds)
+            freed = gc.collect() if settings.collect else None
             sample = {
                 "t": time.time(),
                 "freed": freed,
@@ -109,19 +135,19 @@ def _probe(directory: Path, seconds: float, trace: bool, types: bool, baseline: 
                 "objects": len(gc.get_objects()),
                 "threads": threading.active_count(),
             }
-            settled = time.time() - began >= baseline
-            if types and settled:
+            settled = time.time() - began >= settings.baseline
+            if settings.types and settled:
                 counts = _type_counts()
                 if base_types is None:
                     base_types = counts
                 grown = counts - base_types
                 sample["types"] = grown.most_common(15)
-            if chain_type and settled:
+            if settings.chain and settled:
                 if known is None:
                     known = {id(o) for o in gc.get_objects()}
                 else:
-                    sample["chain"] = _chain(chain_type, known)
-            if trace and settled:
+                    sample["chain"] = _chain(settings.chain, known)
+            if settings.trace and settled:
                 snapshot = tracemalloc.take_snapshot()
                 if first is None:
                     first = snapshot
@@ -136,21 +162,11 @@ def _start() -> None:
     directory = os.environ.get("TRADING_MEMPROBE_DIR")
     if not directory:
         return
-    trace = os.environ.get("TRADING_MEMPROBE_TRACE") == "1"
-    if trace:
-        import tracemalloc
-
+    settings = Settings.from_environment(directory)
+    if settings.trace:
         tracemalloc.start(10)
-    types = os.environ.get("TRADING_MEMPROBE_TYPES") == "1"
-    seconds = float(os.environ.get("TRADING_MEMPROBE_SECONDS", "30"))
-    baseline = float(os.environ.get("TRADING_MEMPROBE_BASELINE", "180"))
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    threading.Thread(
-        target=_probe,
-        args=(Path(directory), seconds, trace, types, baseline),
-        name="memprobe",
-        daemon=True,
-    ).start()
+    settings.directory.mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=_probe, args=(settings,), name="memprobe", daemon=True).start()
 
 
 _start()
