@@ -43,11 +43,11 @@ def _run(config: BotConfig, engine: Engine) -> RunnerThread:
     return RunnerThread(BotRunner(config, registry, engine, run_id=f"run-{config.bot_id}"))
 
 
-def _through_an_outage(private_cluster: PrivatePostgres, bot: RunnerThread, engine: Engine) -> None:
+def _through_an_outage(cluster: PrivatePostgres, bot: RunnerThread, engine: Engine) -> None:
     """Stop the server for :data:`OUTAGE_SECONDS` under the running bot, then wait for a
     heartbeat newer than its return."""
     bot_id = bot.runner.bot_id
-    with private_cluster.outage(OUTAGE_SECONDS):
+    with cluster.outage(OUTAGE_SECONDS):
         pass
     returned = dt.datetime.now(dt.UTC)
     wait_for(
