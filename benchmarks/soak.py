@@ -186,9 +186,16 @@ def start_webserver(platform: Platform, port: int) -> Any:
     return process
 
 
-def bot_config(seed: int) -> dict[str, Any]:
-    """A paper bot on its own replay market, one bar a second; everything else default."""
-    return {"params": {"fast": 5, "slow": 20}, "data": {"pace_seconds": 1, "seed": seed}}
+def bot_config(seed: int, lookback_bars: int | None = None) -> dict[str, Any]:
+    """A paper bot on its own replay market, one bar a second; everything else default
+    (``--lookback-bars``: a window that fills within the soak, to see the workers flat)."""
+    config: dict[str, Any] = {
+        "params": {"fast": 5, "slow": 20},
+        "data": {"pace_seconds": 1, "seed": seed},
+    }
+    if lookback_bars is not None:
+        config["live"] = {"lookback_bars": lookback_bars}
+    return config
 
 
 # -- samples -------------------------------------------------------------------------------
@@ -657,6 +664,11 @@ def main() -> None:
         help="the server the two fresh databases are made on",
     )
     parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--lookback-bars",
+        type=int,
+        help="the bots' live.lookback_bars (default: the platform's, 10,000 bars)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and the home")
     parser.add_argument("--json", type=Path, help="write the raw samples to this file")
     args = parser.parse_args()
@@ -676,7 +688,10 @@ def main() -> None:
     try:
         platform.start()
         webserver = start_webserver(platform, free_port())
-        ids = [platform.insert_bot(f"soak-{n}", config=bot_config(n + 1)) for n in range(args.bots)]
+        ids = [
+            platform.insert_bot(f"soak-{n}", config=bot_config(n + 1, args.lookback_bars))
+            for n in range(args.bots)
+        ]
         soak = Soak(platform, webserver, dagster_engine, (bots_db, dagster_db), ids)
         print(
             f"soak: {args.bots} paper bots (sma_cross on replay, 1 bar/s, heartbeat_interval "
@@ -797,10 +812,13 @@ def report(
             f"{mb(getattr(last, name).rss)}, slope {slope:+.1f} MB/h over {len(memories)} "
             "samples"
         )
-    per_bot = slope_per_hour(
-        [(m.at, m.workers.rss / MB / max(1, len(m.bot_workers))) for m in memories]
+    per_bot = [(m.at, m.workers.rss / MB / max(1, len(m.bot_workers))) for m in memories]
+    second_half = per_bot[len(per_bot) // 2 :]
+    print(
+        f"bot run worker, per bot: slope {slope_per_hour(per_bot):+.1f} MB/h, over the second "
+        f"half {slope_per_hour(second_half):+.1f} MB/h (RSS {per_bot[0][1]:.1f} -> "
+        f"{per_bot[-1][1]:.1f} MB)"
     )
-    print(f"bot run worker, per bot: slope {per_bot:+.1f} MB/h")
     print(
         f"trading_bots_sensor: {len(ticks)} ticks, p50 {quantile(ticks, 0.5):.2f} s, p99 "
         f"{quantile(ticks, 0.99):.2f} s, max {max(ticks, default=float('nan')):.2f} s"

@@ -41,6 +41,8 @@ from trading_platform.strategy_handler import StrategyRegistry
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
 CREDENTIALS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: ``live.lookback_bars``' default: nautilus_trader's ``bar_capacity``, 7 days of 1m bars
+DEFAULT_LOOKBACK_BARS = 10_000
 
 
 class _Section(BaseModel):
@@ -111,6 +113,16 @@ class LiveConfig(_Section):
         description="bots on an exchange (paper or live): an order is refused when the bar it was "
         "decided on closed more than this many seconds ago; unset: 10 % of the timeframe, "
         "between 2 s and 60 s",
+    )
+    lookback_bars: int = Field(
+        DEFAULT_LOOKBACK_BARS,
+        ge=100,
+        le=1_000_000,
+        description=(
+            "paper and live bots: how many bars of every line (prices, indicators) a strategy "
+            "can look back over; older bars are dropped so a bot runs for weeks in bounded "
+            "memory (an indicator with a longer period keeps its period)"
+        ),
     )
     reconcile_interval: int = Field(
         300,

@@ -114,7 +114,7 @@ def run_backtest(
     elapsed = time.perf_counter() - started
     recorder = result.analyzers.getbyname(RECORDER_NAME)
     equity = pd.Series(
-        recorder.equity_values,
+        list(recorder.equity_values),
         index=pd.DatetimeIndex([bt.num2date(t) for t in recorder.equity_times]),
         dtype="float64",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import backtrader as bt
 
 from trading_platform.config import BotConfig
+from trading_platform.engine.memory import BoundedMemory
 from trading_platform.engine.recorder import ProgressCallback, RecordSink, TradeRecorder
 from trading_platform.strategy_handler import ValidatedStrategy
 
@@ -44,7 +45,9 @@ def build_cerebro(
     progress: ProgressCallback | None = None,
     live: bool = False,
 ) -> bt.Cerebro:
-    """A Cerebro ready to ``run()``: one feed, one strategy, the broker, sizer and recorder."""
+    """A Cerebro ready to ``run()``: one feed, one strategy, the broker, sizer and recorder;
+    a ``live`` one (paper and live bots) also keeps its memory bounded
+    (:mod:`~trading_platform.engine.memory`), its equity curve included."""
     cerebro = bt.Cerebro(stdstats=False, live=live, quicknotify=live)
     if broker is not None:
         cerebro.setbroker(broker)
@@ -52,5 +55,10 @@ def build_cerebro(
     cerebro.adddata(feed, name=config.symbol)
     cerebro.addstrategy(strategy.cls, **strategy.params)
     add_sizer(cerebro, config)
-    cerebro.addanalyzer(TradeRecorder, _name=RECORDER_NAME, sink=sink, progress=progress)
+    window = config.live.lookback_bars if live else None
+    cerebro.addanalyzer(
+        TradeRecorder, _name=RECORDER_NAME, sink=sink, progress=progress, equity_window=window
+    )
+    if live:
+        cerebro.addanalyzer(BoundedMemory, lookback_bars=config.live.lookback_bars)
     return cerebro

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,6 +78,10 @@ class _Exit:
     cancelled: int
 
 
+#: how many finished command ids a run remembers (a run lasts weeks)
+FINISHED_COMMANDS_KEPT = 100
+
+
 class RunControl:
     """See the module docstring; one per paper or live run."""
 
@@ -87,8 +92,8 @@ class RunControl:
         self._queue: queue.Queue[CommandRow] = queue.Queue()
         self._cerebro: bt.Cerebro | None = None
         self._exit: _Exit | None = None
-        #: commands finished by this run (tests and logs)
-        self.finished: list[int] = []
+        #: the newest commands finished by this run (tests and logs)
+        self.finished: deque[int] = deque(maxlen=FINISHED_COMMANDS_KEPT)
 
     # -- the heartbeat thread ---------------------------------------------------------------
     def poll(self) -> None:

@@ -3,12 +3,15 @@
 One analyzer serves every mode: backtests keep the records in memory, paper and live bots
 hand them to a sink that writes them to the database as they happen.  It also samples the
 equity curve (one float per bar) for the metrics and reports progress, so a run has exactly
-one piece of per-bar platform code.
+one piece of per-bar platform code.  A backtest keeps the whole curve (its metrics and report
+need it); a paper or live bot keeps the newest ``equity_window`` bars of it, so a bot that runs
+for weeks does not grow (its metrics come from the database's trades).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -133,13 +136,16 @@ def _logic_of(order: bt.Order) -> str | None:
 class TradeRecorder(bt.Analyzer):
     """Collects fills, closed trades and the equity curve; see the module docstring."""
 
-    params = (("sink", None), ("progress", None))
+    params = (("sink", None), ("progress", None), ("equity_window", None))
 
     def start(self) -> None:
         self.sink: RecordSink = self.p.sink if self.p.sink is not None else MemorySink()
         self.progress: ProgressCallback | None = self.p.progress
-        self.equity_times: list[float] = []
-        self.equity_values: list[float] = []
+        #: the equity curve, the newest ``equity_window`` bars of it (None: all of it)
+        self.equity_times: deque[float] = deque(maxlen=self.p.equity_window)
+        self.equity_values: deque[float] = deque(maxlen=self.p.equity_window)
+        #: bars seen, history included
+        self.bars = 0
         self._entry_logic: str | None = None
         self._last_exit_logic: str | None = None
         self._last_exit_price = 0.0
@@ -150,8 +156,9 @@ class TradeRecorder(bt.Analyzer):
     def next(self) -> None:
         self.equity_times.append(self.data.datetime[0])
         self.equity_values.append(self.strategy.broker.getvalue())
-        if self.progress is not None and len(self.equity_values) % PROGRESS_EVERY_BARS == 0:
-            self.progress(len(self.equity_values))
+        self.bars += 1
+        if self.progress is not None and self.bars % PROGRESS_EVERY_BARS == 0:
+            self.progress(self.bars)
 
     def notify_order(self, order: bt.Order) -> None:
         # Long-only spot trading: a buy opens or adds to the position, a sell reduces it.
@@ -210,4 +217,4 @@ class TradeRecorder(bt.Analyzer):
         self._in_trade = False
 
     def get_analysis(self) -> dict[str, object]:
-        return {"bars": len(self.equity_values)}
+        return {"bars": self.bars}

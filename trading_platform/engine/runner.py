@@ -178,12 +178,15 @@ class BotRunner:
         return strategies[0].analyzers.getbyname(RECORDER_NAME)
 
     def bar_times(self) -> list[float]:
-        """backtrader date numbers of the bars the strategy has seen, history included."""
+        """backtrader date numbers of the newest bars the strategy has seen (at most
+        ``live.lookback_bars`` of them), history included."""
         recorder = self._recorder()
         return list(recorder.equity_times) if recorder is not None else []
 
     def bars_seen(self) -> int:
-        return len(self.bar_times())
+        """Every bar the strategy has seen, history included."""
+        recorder = self._recorder()
+        return recorder.bars if recorder is not None else 0
 
     def unrealized_pnl(self) -> float:
         cerebro = self._cerebro
