@@ -77,7 +77,7 @@ def forget_finished(strategy: bt.Strategy, keep: int) -> None:
     broker_orders = getattr(strategy.broker, "orders", None)
     if isinstance(broker_orders, list):  # the simulated broker's: the orders themselves
         dropped = _keep_newest_finished(broker_orders, keep)
-        _forget_oco_groups(strategy.broker, dropped)
+        _forget_broker_notes(strategy.broker, dropped)
     for by_tradeid in strategy._trades.values():
         for trades in by_tradeid.values():
             # the last trade is the one backtrader updates: it is always kept
@@ -103,17 +103,19 @@ def _keep_newest_finished(orders: MutableSequence[bt.Order], keep: int) -> list[
     return dropped
 
 
-def _forget_oco_groups(broker: Any, dropped: list[bt.Order]) -> None:
-    """The simulated broker notes every order's one-cancels-other group (``_ocos``, ``_ocol``)
-    and never forgets it; a dropped order's group ended with it (any member's end cancels
-    the whole group)."""
-    ocos: MutableMapping[int, int] | None = getattr(broker, "_ocos", None)
-    ocol: MutableMapping[int, list[int]] | None = getattr(broker, "_ocol", None)
+def _forget_broker_notes(broker: Any, dropped: list[bt.Order]) -> None:
+    """The simulated broker notes every order's one-cancels-other group (``_ocos``,
+    ``_ocol``) and its bracket children (``_pchildren``, left as an empty queue once the
+    order executed) and never forgets them; a dropped order ended, and with it its group
+    (any member's end cancels the whole group) and its children's queue, once empty."""
+    ocos: MutableMapping[int, int] = getattr(broker, "_ocos", {})
+    ocol: MutableMapping[int, list[int]] = getattr(broker, "_ocol", {})
+    children: MutableMapping[int, Any] = getattr(broker, "_pchildren", {})
     for order in dropped:
-        if ocos is not None:
-            ocos.pop(order.ref, None)
-        if ocol is not None:
-            ocol.pop(order.ref, None)
+        ocos.pop(order.ref, None)
+        ocol.pop(order.ref, None)
+        if order.ref in children and not children[order.ref]:
+            del children[order.ref]
 
 
 def _line_owners(strategy: bt.Strategy) -> Iterator[Any]:
