@@ -86,6 +86,16 @@ def test_config_may_be_json_text() -> None:
             "config.live.reconcile_interval",
             "valid integer",
         ),
+        (
+            {"config": {"live": {"lookback_bars": 99}}},
+            "config.live.lookback_bars",
+            "greater than or equal to 100",
+        ),
+        (
+            {"config": {"live": {"lookback_bars": 2_000_000}}},
+            "config.live.lookback_bars",
+            "less than or equal to 1000000",
+        ),
         ({"mode": "live"}, "exchange", "live trading needs a real exchange"),
         ({"exchange": "csv"}, "config.data.path", "needs a data file path"),
         ({"mode": "backtest", "exchange": "binance"}, "config.data.path", "needs a data file"),
@@ -135,6 +145,11 @@ def test_validated_words_are_plain_strings() -> None:
 def test_stale_grace_defaults_by_timeframe_unless_set() -> None:
     assert _validate().live.stale_grace_seconds is None  # the feed derives it from the timeframe
     assert _validate(config={"live": {"stale_grace_seconds": 15}}).live.stale_grace_seconds == 15
+
+
+def test_lookback_defaults_to_ten_thousand_bars() -> None:
+    assert _validate().live.lookback_bars == 10_000
+    assert _validate(config={"live": {"lookback_bars": 500}}).live.lookback_bars == 500
 
 
 def test_reconcile_interval_defaults_to_five_minutes() -> None:

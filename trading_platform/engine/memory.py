@@ -16,14 +16,17 @@ bot at a bar a second grew about 1 KB a bar that way: 3.4 MB an hour, 80 MB a da
   declare (``self.data.close[-50]``).  Like nautilus_trader's ``bar_capacity`` (10,000 by
   default): a strategy may look back that far, not further.  Backtests keep every bar (they
   end, and their reports plot them).
-- **Orders and trades**: alive orders are always kept; of the finished orders and closed
-  trades, the newest :data:`KEEP_FINISHED` are.  Nothing of the platform's reads them: fills
+- **Orders and trades**: the simulated broker keeps every alive order and the newest
+  :data:`KEEP_FINISHED` finished ones; the strategy keeps the newest :data:`KEEP_FINISHED`
+  notifications and closed trades (its open trade is the newest).  Nothing of the platform's
+  reads them: fills
   and trades are in the database the moment they happen (:mod:`~trading_platform.engine.sink`),
   and the live broker follows its orders in its own table, dropping each once it has ended.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, MutableMapping, MutableSequence
 from typing import Any
 
@@ -31,6 +34,8 @@ import backtrader as bt
 from backtrader.linebuffer import LineBuffer
 
 from trading_platform.config import DEFAULT_LOOKBACK_BARS
+
+log = logging.getLogger(__name__)
 
 #: finished orders and closed trades kept per list, the newest ones (a list is cut once it
 #: holds twice as many: at most ~40 orders of ~6 KB each)
@@ -46,6 +51,8 @@ class BoundedMemory(bt.Analyzer):
         # analyzers start after the strategy built its indicators and before the first bar is
         # loaded (live runs never preload): the buffers are empty and can be swapped
         self.window = bound_lines(self.strategy, self.p.lookback_bars)
+        if self.window is None:
+            log.warning("the feed was preloaded: its lines keep every bar (no lookback window)")
 
     def next(self) -> None:
         forget_finished(self.strategy, self.p.keep_finished)
