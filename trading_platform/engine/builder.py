@@ -3,7 +3,9 @@
 Backtests, paper bots and live bots all come through here, so a strategy behaves the same in
 each mode; only the feed and the broker differ.  Nothing here is added per bar except the
 :class:`~trading_platform.engine.recorder.TradeRecorder`, which keeps the platform within a
-few percent of plain backtrader's speed (see ``benchmarks/backtest_overhead.py``).
+few percent of plain backtrader's speed (see ``benchmarks/backtest_overhead.py``), and, for
+paper and live runs only, :class:`~trading_platform.engine.memory.BoundedMemory`'s length
+checks.
 """
 
 from __future__ import annotations
@@ -59,6 +61,6 @@ def build_cerebro(
     cerebro.addanalyzer(
         TradeRecorder, _name=RECORDER_NAME, sink=sink, progress=progress, equity_window=window
     )
-    if live:
-        cerebro.addanalyzer(BoundedMemory, lookback_bars=config.live.lookback_bars)
+    if window is not None:
+        cerebro.addanalyzer(BoundedMemory, lookback_bars=window)
     return cerebro
