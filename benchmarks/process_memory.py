@@ -1,17 +1,18 @@
 """Memory of the daemon and the code server over time, and whether Python or C holds it.
 
-The soak (``soak.py``) found the code server's resident memory growing by tens of MB an hour,
-with or without bots.  This benchmark runs the real platform (:class:`tests.e2e.harness.
-Platform`: code server and daemon with the platform's own sensor interval, the health,
-performance and purge schedules as in production) with ``--bots`` paper bots (default none)
-for ``--minutes``, with ``memprobe/sitecustomize.py`` in every process it starts, and prints
-for the daemon and for the code server's gRPC process (``dagster api grpc``, where the
-definitions live): resident memory, Python's allocated blocks and tracked objects at the
-start and the end, each with the slope of a least-squares line over the samples after
-``--warmup`` minutes (per hour).  RSS growing while blocks and objects stay flat is memory
-held below Python (gRPC's C core, the C allocator); growing blocks are Python objects kept
-alive.  ``--trace`` adds tracemalloc's top allocation sites (slow: for diagnosis, not
-figures).
+The soak (``soak.py``) found the code server's resident memory growing by tens of MB an
+hour, with or without bots.  This benchmark runs the real platform
+(:class:`tests.e2e.harness.Platform`: code server and daemon with the platform's own sensor
+interval, the health, performance and purge schedules as in production) with ``--bots``
+paper bots (default none) for ``--minutes``, with ``memprobe/sitecustomize.py`` in every
+process it starts, and prints for the daemon, for the code server's gRPC process
+(``dagster api grpc``, where the definitions live) and for each bot's run worker
+(``--lookback-bars`` as in ``soak.py``): resident memory, Python's allocated blocks and
+tracked objects at the start and the end, each with the slope of a least-squares line over
+the samples after ``--warmup`` minutes (per hour).  RSS growing while blocks and objects
+stay flat is memory held below Python (gRPC's C core, the C allocator); growing blocks are
+Python objects kept alive.  ``--trace`` adds tracemalloc's top allocation sites (slow: for
+diagnosis, not figures).
 
 The gRPC version is whatever the interpreter running this script has installed: run it with
 another virtual environment's ``python`` to compare versions.
@@ -50,6 +51,8 @@ def role(cmdline: str) -> str | None:
         return "code server (gRPC process)"
     if "code-server start" in cmdline:
         return "code server (proxy process)"
+    if "multiprocessing.spawn" in cmdline or "execute_run" in cmdline:
+        return "run worker"  # the code server starts each run in a process of its own
     return None
 
 
@@ -73,6 +76,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="between two samples")
     parser.add_argument("--bots", type=int, default=0)
     parser.add_argument("--sqlite", action="store_true", help="SQLite for both databases")
+    parser.add_argument(
+        "--lookback-bars", type=int, help="the bots' live.lookback_bars (as in soak.py)"
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(
@@ -137,7 +143,7 @@ def main() -> None:
     try:
         platform.start()
         for n in range(args.bots):
-            platform.insert_bot(f"mem-{n}", config=bot_config(n + 1))
+            platform.insert_bot(f"mem-{n}", config=bot_config(n + 1, args.lookback_bars))
         began = time.time()
         time.sleep(args.minutes * 60)
     finally:
@@ -150,6 +156,8 @@ def main() -> None:
         name = role(cmdline)
         if name is None or len(samples) < 2:
             continue
+        if name == "run worker":
+            name = f"run worker {path.stem}"
         print(describe(name, samples, warmup_at))
         if args.types and samples[-1].get("types"):
             print("  object types grown most since the warm-up (count):")
