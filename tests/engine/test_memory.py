@@ -24,15 +24,26 @@ from tests.support.exchange_emulator import Emulator, serve_emulator_account
 from tests.support.running import RunnerThread
 from tests.support.waiting import wait_for
 from trading_platform.db import make_engine
+from trading_platform.db.bots import get_bot
 from trading_platform.db.migrate import upgrade
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
-from trading_platform.engine.memory import KEEP_FINISHED, BoundedMemory, bound_lines
+from trading_platform.engine.memory import (
+    KEEP_FINISHED,
+    BeyondTheWindow,
+    BoundedMemory,
+    bound_lines,
+)
 from trading_platform.engine.recorder import MemorySink, TradeRecorder
 from trading_platform.engine.runner import BotRunner
 from trading_platform.feeds.demo_data import generate_ohlcv
 from trading_platform.feeds.history import pandas_feed
-from trading_platform.strategy_handler import StrategyRegistry, load_registry
+from trading_platform.strategy_handler import (
+    PlatformStrategy,
+    StrategyParams,
+    StrategyRegistry,
+    load_registry,
+)
 
 API_KEY, SECRET = "test-api-key-CCCC3333", "test-secret-DDDD4444"
 
@@ -257,3 +268,37 @@ def test_a_live_bot_forgets_its_orders_and_its_books_still_agree(
         bot.stop()
     assert bot.error is None
     assert_books_agree(emulator, API_KEY, bot_database, config.bot_id)
+
+
+class LooksTooFar(PlatformStrategy):
+    """Reads the close 150 bars back: fine in a backtest; in a 100-bar window, a negative
+    deque index that would quietly answer with the bar 50 back."""
+
+    name = "looks_too_far"
+
+    class Params(StrategyParams):
+        pass
+
+    def next(self) -> None:
+        if len(self.data) > 150:
+            self.data.close[-150]
+
+
+def test_reading_beyond_the_window_fails_the_run_naming_the_setting(bot_database) -> None:
+    registry = StrategyRegistry()
+    registry.register(LooksTooFar)
+    config = add_bot_config(
+        bot_database,
+        registry,
+        "far-sighted",
+        strategy="looks_too_far",
+        config={
+            "data": {"pace_seconds": 0.002, "history_bars": 20},
+            "live": {"lookback_bars": 100},
+        },
+    )
+    with pytest.raises(BeyondTheWindow, match="older than its window of 100 bars"):
+        BotRunner(config, registry, bot_database, run_id="run-far").run()
+    row = get_bot(bot_database, config.bot_id)
+    assert row.status == "error"
+    assert "keep live.lookback_bars bars of every line" in row.last_error

@@ -26,6 +26,7 @@ bot at a bar a second grew about 1 KB a bar that way: 3.4 MB an hour, 80 MB a da
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Iterator, MutableMapping, MutableSequence
 from typing import Any
@@ -72,7 +73,32 @@ def bound_lines(strategy: bt.Strategy, lookback_bars: int) -> int | None:
     for buffer in buffers:
         buffer.qbuffer()
         buffer.minbuffer(window)
+        buffer.array = Window(maxlen=buffer.array.maxlen)
     return window
+
+
+class BeyondTheWindow(IndexError):
+    """A strategy read a bar older than its window."""
+
+
+class Window(collections.deque[float]):
+    """A line's values: backtrader's memory-saving deque, except that reading a bar older
+    than the window fails instead of answering with another bar.
+
+    backtrader reads ``array[idx + ago]``; once the oldest bars were dropped, ``idx + ago``
+    below 0 is a negative deque index, which counts from the newest value: ``close[-150]`` in
+    a 101-bar window would quietly be the bar 49 back.  Before the window is full nothing was
+    dropped and the index means what it means in backtrader's own (unbounded) buffers.
+    """
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int) and index < 0 and len(self) == self.maxlen:
+            raise BeyondTheWindow(
+                f"the strategy read a bar older than its window of {self.maxlen} bars (paper "
+                "and live bots keep live.lookback_bars bars of every line; raise it in the "
+                "bot's config)"
+            )
+        return super().__getitem__(index)
 
 
 def forget_finished(strategy: bt.Strategy, keep: int) -> None:
