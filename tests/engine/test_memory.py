@@ -28,8 +28,8 @@ from trading_platform.db.bots import get_bot
 from trading_platform.db.migrate import upgrade
 from trading_platform.db.trades import bot_trades
 from trading_platform.db.users import ensure_user
+from trading_platform.engine import memory
 from trading_platform.engine.memory import (
-    KEEP_FINISHED,
     BeyondTheWindow,
     BoundedMemory,
     bound_lines,
@@ -173,6 +173,16 @@ def plugins() -> StrategyRegistry:
     return load_registry([PLUGINS])[0]
 
 
+#: finished orders and trades a real run here keeps (the product keeps 20): a few orders
+#: are enough to see the lists cut
+RUN_KEEPS = 1
+
+
+@pytest.fixture(autouse=True)
+def _keep_few(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "KEEP_FINISHED", RUN_KEEPS)
+
+
 @pytest.fixture
 def bot_database(tmp_path: Path) -> Iterator[Engine]:
     """SQLite alone: what these runs measure is their own memory, not their database (the
@@ -191,18 +201,21 @@ def _running_strategy(bot: RunnerThread) -> Any:
 
 
 #: read from another thread while the bot runs: the lists are cut once a bar, and a bar's
-#: notifications (a few per order) may have arrived since
-A_BARS_WORTH = 10
+#: notifications (a few per order) and a trade may have arrived since
+A_BARS_NOTIFICATIONS = 10
+A_BARS_TRADES = 1
+#: the most a run's trade list holds
+TRADES_HELD = 2 * RUN_KEEPS + A_BARS_TRADES
 
 
 def _assert_bounded(bot: RunnerThread, window: int) -> Any:
     strategy = _running_strategy(bot)
     assert strategy.data.close.buflen() <= window + 1
     assert len(bot.runner.bar_times()) == window
-    assert len(strategy._orders) <= 2 * KEEP_FINISHED + A_BARS_WORTH
+    assert len(strategy._orders) <= 2 * RUN_KEEPS + A_BARS_NOTIFICATIONS
     for by_tradeid in strategy._trades.values():
         for trades in by_tradeid.values():
-            assert len(trades) <= 2 * KEEP_FINISHED + A_BARS_WORTH
+            assert len(trades) <= TRADES_HELD
     return strategy
 
 
@@ -225,14 +238,14 @@ def test_a_paper_bot_forgets_what_it_recorded_and_keeps_its_window(bot_database,
     )
     bot = RunnerThread(BotRunner(config, plugins, bot_database, run_id="run-forgetful"))
     try:
-        wait_for(lambda: bot.runner.bars_seen() >= 1_200, 120, "1,200 bars")
+        wait_for(lambda: bot.runner.bars_seen() >= 400, 120, "400 bars")
         strategy = _assert_bounded(bot, 100)
-        assert len(strategy.broker.orders) <= 2 * KEEP_FINISHED + A_BARS_WORTH
+        assert len(strategy.broker.orders) <= 2 * RUN_KEEPS + A_BARS_NOTIFICATIONS
     finally:
         bot.stop()
     assert bot.error is None
     fills = bot_trades(bot_database, config.bot_id)
-    assert len(fills) > 10 * KEEP_FINISHED  # far more than the run kept, all recorded
+    assert len(fills) > 10 * RUN_KEEPS  # far more than the run kept, all recorded
     assert len({fill.fill_id for fill in fills}) == len(fills)
 
 
@@ -261,8 +274,10 @@ def test_a_live_bot_forgets_its_orders_and_its_books_still_agree(
     bot = RunnerThread(BotRunner(config, plugins, bot_database, run_id="run-1", incarnation=1))
     trades = emulator.accounts[API_KEY].trades
     try:
-        # each order is notified at least twice (accepted, completed): the list was cut
-        wait_for(lambda: len(trades) > KEEP_FINISHED + 2, 90, f"{KEEP_FINISHED + 2} fills")
+        # more round trips than the trade list holds, each order notified at least twice
+        # (accepted, completed): without the cuts both lists would be over their bound
+        round_trips = TRADES_HELD + 1
+        wait_for(lambda: len(trades) >= 2 * round_trips, 90, f"{round_trips} round trips")
         _assert_bounded(bot, 100)
     finally:
         bot.stop()

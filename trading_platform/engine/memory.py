@@ -46,17 +46,19 @@ KEEP_FINISHED = 20
 class BoundedMemory(bt.Analyzer):
     """See the module docstring."""
 
-    params = (("lookback_bars", DEFAULT_LOOKBACK_BARS), ("keep_finished", KEEP_FINISHED))
+    #: ``keep_finished`` None: :data:`KEEP_FINISHED` as it is when the run starts
+    params = (("lookback_bars", DEFAULT_LOOKBACK_BARS), ("keep_finished", None))
 
     def start(self) -> None:
         # analyzers start after the strategy built its indicators and before the first bar is
         # loaded (live runs never preload): the buffers are empty and can be swapped
         self.window = bound_lines(self.strategy, self.p.lookback_bars)
+        self.keep: int = self.p.keep_finished if self.p.keep_finished is not None else KEEP_FINISHED
         if self.window is None:
             log.warning("the feed was preloaded: its lines keep every bar (no lookback window)")
 
     def next(self) -> None:
-        forget_finished(self.strategy, self.p.keep_finished)
+        forget_finished(self.strategy, self.keep)
 
 
 def bound_lines(strategy: bt.Strategy, lookback_bars: int) -> int | None:
